@@ -1,0 +1,40 @@
+# hardway: every task a developer or CI runs. `make demo` and `make test` are the two that matter.
+CARGO ?= cargo
+BIN := target/release/hardway
+
+.PHONY: build test unit lint fmt fmt-check golden bench demo ci clean
+
+build:
+	$(CARGO) build --release --locked
+
+# The one test command (README, .ci/run): formatting, lints, unit tests, then the integration suite
+# (golden trees, CLI, PKI, and the real programs: openssl, kubectl, etcd).
+test: fmt-check lint
+	$(CARGO) test --locked --release
+
+lint:
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+# Rewrites golden/<case>/expected and error.txt from the current code. Review the diff like code.
+golden:
+	UPDATE_GOLDEN=1 $(CARGO) test --locked --release --test integration golden
+
+bench: build
+	./bench/run.sh
+
+demo: build
+	$(BIN) check examples/cluster.yaml
+	$(BIN) render examples/cluster.yaml --secret examples/demo.secret --out out/demo --force
+	@echo "bundle in out/demo; start with out/demo/README.md and out/demo/index.json"
+
+ci: test
+
+clean:
+	$(CARGO) clean
+	rm -rf out

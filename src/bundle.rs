@@ -1,0 +1,146 @@
+//! `Bundle`: the rendered output as a sorted map of relative path -> bytes + mode, its checksum file,
+//! and its reproducible zip encoding (bytes in, bytes out; no I/O).
+
+use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{Cursor, Write};
+
+pub const MODE_SECRET: u32 = 0o600;
+pub const MODE_PUBLIC: u32 = 0o644;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Relative path -> file. Iteration order is the sorted path order, so everything derived from it is stable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bundle {
+    files: BTreeMap<String, Entry>,
+}
+
+impl Bundle {
+    pub fn new() -> Bundle {
+        Bundle::default()
+    }
+
+    /// Adds a file; a second file at the same path is a bug in the render, reported as such.
+    pub fn add(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>, mode: u32) -> Result<()> {
+        let path = path.into();
+        if !is_safe_relative(&path) {
+            return Err(Error::internal("bundle", format!("unsafe path {path:?}")));
+        }
+        let entry = Entry { bytes: bytes.into(), mode };
+        if self.files.insert(path.clone(), entry).is_some() {
+            return Err(Error::internal("bundle", format!("two files at {path}")));
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.files.get(path)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        self.files.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn total_bytes(&self) -> usize {
+        self.files.values().map(|e| e.bytes.len()).sum()
+    }
+
+    /// `sha256sum`-compatible listing of every file, in path order.
+    pub fn sha256sums(&self) -> String {
+        let mut s = String::new();
+        for (path, e) in &self.files {
+            let d = Sha256::digest(&e.bytes);
+            for b in d {
+                s.push_str(&format!("{b:02x}"));
+            }
+            s.push_str("  ");
+            s.push_str(path);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// A zip archive of the bundle: entries sorted, stored (no compression backend to vary), fixed
+    /// 1980-01-01 timestamps and Unix modes, so the bytes depend on the bundle alone.
+    pub fn to_zip(&self) -> Result<Vec<u8>> {
+        use zip::write::SimpleFileOptions;
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let zerr = |e: zip::result::ZipError| Error::internal("zip", e);
+        for (path, e) in &self.files {
+            let opts = SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored)
+                .last_modified_time(zip::DateTime::default())
+                .unix_permissions(e.mode)
+                .large_file(false);
+            w.start_file(path.as_str(), opts).map_err(zerr)?;
+            w.write_all(&e.bytes).map_err(|err| Error::internal("zip", err))?;
+        }
+        Ok(w.finish().map_err(zerr)?.into_inner())
+    }
+}
+
+/// Relative, normalized, no `..`, no empty or hidden components: safe to join under any directory.
+pub fn is_safe_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && !c.starts_with('.'))
+        && !path.contains('\\')
+        && !path.contains('\0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_duplicates_and_unsafe_paths() {
+        let mut b = Bundle::new();
+        assert!(b.add("a/b", "x", MODE_PUBLIC).is_ok());
+        assert!(b.add("a/b", "y", MODE_PUBLIC).is_err());
+        for bad in ["/etc/x", "../x", "a/../x", "a//b", "", ".hidden"] {
+            assert!(b.add(bad, "", MODE_PUBLIC).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sums_match_sha256sum_format() {
+        let mut b = Bundle::new();
+        b.add("z", "abc", MODE_PUBLIC).ok();
+        b.add("a", "", MODE_PUBLIC).ok();
+        // sha256("") and sha256("abc"), well-known test vectors.
+        assert_eq!(
+            b.sha256sums(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  a\n\
+             ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  z\n"
+        );
+    }
+
+    #[test]
+    fn zip_is_reproducible_and_readable() -> Result<()> {
+        let mut b = Bundle::new();
+        b.add("k.key", "secret", MODE_SECRET)?;
+        b.add("c.crt", "public", MODE_PUBLIC)?;
+        let z1 = b.to_zip()?;
+        assert_eq!(z1, b.clone().to_zip()?);
+        let mut r = zip::ZipArchive::new(Cursor::new(z1)).map_err(|e| Error::internal("t", e))?;
+        let names: Vec<String> = r.file_names().map(String::from).collect();
+        assert_eq!(names, ["c.crt", "k.key"]);
+        let f = r.by_name("k.key").map_err(|e| Error::internal("t", e))?;
+        assert_eq!(f.unix_mode().map(|m| m & 0o777), Some(0o600));
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! The command line: argument parsing and the only code that reads files, the clock, OS randomness
+//! and the process environment. Everything it computes goes through the pure `render`.
+
+use crate::error::{Error, Problem, Result};
+use crate::output;
+use crate::secrets::Secrets;
+use crate::topology::{self, Checked, Role};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The example topology `init` writes (and `make demo` renders).
+pub const EXAMPLE_TOPOLOGY: &str = include_str!("../examples/cluster.yaml");
+const EXAMPLE_NOT_BEFORE: &str = "notBefore: \"2026-11-01T00:00:00Z\"";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hardway",
+    version,
+    about = "Kubernetes the hard way, reproducibly: topology + secret seed -> PKI, kubeconfigs and configs, bit-identical every time"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Write DIR/cluster.yaml (an example topology, valid from today) and DIR/cluster.secret (a new random seed).
+    Init { dir: PathBuf },
+    /// Render the bundle for TOPOLOGY with the seed in --secret into --out (a directory, or a .zip file).
+    Render {
+        topology: PathBuf,
+        /// Secret seed file (from `hardway init`).
+        #[arg(long)]
+        secret: PathBuf,
+        /// Output directory, or a path ending in .zip for a reproducible archive.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output (atomically: the old one stays if rendering fails).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Parse and validate TOPOLOGY; print every problem, or a one-line summary. Needs no secret.
+    Check { topology: PathBuf },
+}
+
+/// Entry point used by `main`: exit 0 on success, 1 when input is rejected, 2 on usage errors.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Init { dir } => init(&dir),
+        Cmd::Check { topology } => {
+            let checked = load_topology(&topology)?;
+            print_warnings(&topology, &checked.warnings);
+            println!("{}", summary(&checked));
+            Ok(())
+        }
+        Cmd::Render { topology, secret, out, force } => {
+            let checked = load_topology(&topology)?;
+            let secrets = load_secret(&secret)?;
+            print_warnings(&topology, &checked.warnings);
+            let bundle = crate::render(&checked.topology, &secrets)?;
+            let is_zip = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+            if is_zip {
+                output::write_zip(&bundle.to_zip()?, &out, force)?;
+            } else {
+                output::write_dir(&bundle, &out, force)?;
+            }
+            println!(
+                "rendered {} files ({} bytes) for {} to {}",
+                bundle.len(),
+                bundle.total_bytes(),
+                checked.topology.name,
+                out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn summary(c: &Checked) -> String {
+    let t = &c.topology;
+    let count = |r: Role| t.nodes_with(r).count();
+    format!(
+        "ok: {} (Kubernetes {}), {} nodes: {} controlplane, {} etcd, {} worker; endpoint {}{}",
+        t.name,
+        t.version,
+        t.nodes.len(),
+        count(Role::ControlPlane),
+        count(Role::Etcd),
+        count(Role::Worker),
+        t.endpoint_url(),
+        if c.warnings.is_empty() { String::new() } else { format!("; {} warning(s)", c.warnings.len()) }
+    )
+}
+
+fn print_warnings(file: &Path, warnings: &[Problem]) {
+    for w in warnings {
+        eprintln!("warning: {}: {w}", file.display());
+    }
+}
+
+/// Reads at most `limit + 1` bytes, so a huge file is refused without reading all of it.
+fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Error::Input { file: path.display().to_string(), message: format!("cannot read: {e}") })?;
+    let mut buf = Vec::new();
+    f.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::Input { file: path.display().to_string(), message: format!("cannot read: {e}") })?;
+    Ok(buf)
+}
+
+fn load_topology(path: &Path) -> Result<Checked> {
+    let bytes = read_limited(path, topology::MAX_FILE_BYTES)?;
+    topology::load(&path.display().to_string(), &bytes)
+}
+
+fn load_secret(path: &Path) -> Result<Secrets> {
+    let file = path.display().to_string();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::Secret { file: file.clone(), message: format!("cannot read: {e}") })?;
+    if !meta.is_file() {
+        return Err(Error::Secret { file, message: "is not a regular file".into() });
+    }
+    let bytes =
+        read_limited(path, 4096).map_err(|_| Error::Secret { file: file.clone(), message: "cannot read".into() })?;
+    if bytes.len() > 4096 {
+        return Err(Error::Secret { file, message: "is too large to be a hardway secret file".into() });
+    }
+    let secrets = Secrets::parse(&bytes).map_err(|message| Error::Secret { file: file.clone(), message })?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        eprintln!(
+            "warning: {file}: readable by group or others (mode {:04o}); it holds the key to every credential of the cluster: chmod 600 {file}",
+            meta.permissions().mode() & 0o777
+        );
+    }
+    Ok(secrets)
+}
+
+/// The example topology with `notBefore` set to `day_start` (today 00:00 UTC).
+pub fn init_topology(day_start: time::OffsetDateTime) -> Result<String> {
+    let ts = crate::index::rfc3339(day_start)?;
+    if !EXAMPLE_TOPOLOGY.contains(EXAMPLE_NOT_BEFORE) {
+        return Err(Error::internal("init", "example topology lost its notBefore line"));
+    }
+    Ok(EXAMPLE_TOPOLOGY.replace(EXAMPLE_NOT_BEFORE, &format!("notBefore: \"{ts}\"")))
+}
+
+fn init(dir: &Path) -> Result<()> {
+    let out_err = |message: String| Error::Output { path: dir.display().to_string(), message };
+    std::fs::create_dir_all(dir).map_err(|e| out_err(format!("cannot create: {e}")))?;
+    let topo_path = dir.join("cluster.yaml");
+    let secret_path = dir.join("cluster.secret");
+    for p in [&topo_path, &secret_path] {
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Err(Error::Output {
+                path: p.display().to_string(),
+                message: "already exists; refusing to overwrite it".into(),
+            });
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| out_err(format!("system clock is before 1970: {e}")))?
+        .as_secs();
+    let day = (now / 86_400 * 86_400) as i64;
+    let day_start = time::OffsetDateTime::from_unix_timestamp(day).map_err(|e| Error::internal("init", e))?;
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| Error::internal("init: OS random source", e))?;
+    output::create_new_file(&topo_path, init_topology(day_start)?.as_bytes(), 0o644)?;
+    output::create_new_file(&secret_path, Secrets::file_text(&seed).as_bytes(), 0o600)?;
+    println!("wrote {} and {} (keep the secret private)", topo_path.display(), secret_path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn init_topology_moves_not_before_and_stays_valid() -> crate::Result<()> {
+        let day = time::OffsetDateTime::from_unix_timestamp(1_900_000_000 / 86_400 * 86_400)
+            .map_err(|e| crate::Error::internal("t", e))?;
+        let y = super::init_topology(day)?;
+        assert!(y.contains("notBefore: \"2030-03-17T00:00:00Z\""), "{y}");
+        let c = crate::topology::load("init.yaml", y.as_bytes())?;
+        assert_eq!(c.topology.not_before, day);
+        Ok(())
+    }
+}

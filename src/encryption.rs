@@ -1,0 +1,34 @@
+//! EncryptionConfiguration for Secrets: provider and keys, keys derived from the seed by provider and name.
+
+use crate::error::Result;
+use crate::secrets::Secrets;
+use crate::templates;
+use crate::topology::Topology;
+use base64::Engine;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct KeyEntry {
+    name: String,
+    secret: String,
+}
+
+/// The 32-byte key for one encryption key name (secretbox and AES-256 both take 32 bytes).
+pub fn key_bytes(t: &Topology, secrets: &Secrets, name: &str) -> [u8; 32] {
+    secrets.derive(&format!("encryption/{}/{name}", t.provider.as_str()))
+}
+
+pub fn render(t: &Topology, secrets: &Secrets) -> Result<String> {
+    let keys: Vec<KeyEntry> = t
+        .encryption_keys
+        .iter()
+        .map(|name| KeyEntry {
+            name: name.clone(),
+            secret: base64::engine::general_purpose::STANDARD.encode(key_bytes(t, secrets, name)),
+        })
+        .collect();
+    templates::render(
+        "encryption-config.yaml.j2",
+        minijinja::context! { provider => t.provider.as_str(), keys => keys },
+    )
+}

@@ -1,0 +1,165 @@
+//! `index.json`: the machine-readable contract other tools read (nodes and their files, certificates,
+//! kubeconfigs), built from the render's own records.
+
+use crate::error::{Error, Result};
+use crate::kubeconfig::Kubeconfig;
+use crate::nodes::Placed;
+use crate::pki::Pki;
+use crate::topology::Topology;
+use serde::Serialize;
+
+/// Bumped when a field changes meaning or disappears.
+pub const INDEX_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Index<'a> {
+    index_version: u32,
+    cluster: &'a str,
+    kubernetes_version: String,
+    api_server: ApiServer,
+    network: Network,
+    nodes: Vec<NodeEntry<'a>>,
+    certificates: Vec<CertEntry<'a>>,
+    kubeconfigs: Vec<KubeconfigEntry<'a>>,
+    encryption: Encryption<'a>,
+}
+
+#[derive(Serialize)]
+struct ApiServer {
+    endpoint: String,
+    port: u16,
+    url: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Network {
+    #[serde(rename = "serviceCIDR")]
+    service_cidr: String,
+    #[serde(rename = "podCIDR")]
+    pod_cidr: String,
+    dns_domain: String,
+    #[serde(rename = "kubernetesServiceIP")]
+    kubernetes_service_ip: Option<String>,
+    #[serde(rename = "clusterDNS")]
+    cluster_dns: Option<String>,
+}
+
+#[derive(Serialize)]
+struct NodeEntry<'a> {
+    name: &'a str,
+    roles: Vec<&'static str>,
+    #[serde(rename = "internalIP")]
+    internal_ip: String,
+    #[serde(rename = "externalIP")]
+    external_ip: Option<String>,
+    #[serde(rename = "podCIDR")]
+    pod_cidr: Option<String>,
+    files: &'a [Placed],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertEntry<'a> {
+    name: &'static str,
+    node: Option<&'a str>,
+    cert: String,
+    key: String,
+    issuer: &'static str,
+    subject: &'a str,
+    sans: Vec<String>,
+    usages: Vec<&'static str>,
+    key_algorithm: &'static str,
+    not_before: String,
+    not_after: String,
+}
+
+#[derive(Serialize)]
+struct KubeconfigEntry<'a> {
+    name: &'static str,
+    node: Option<&'a str>,
+    path: &'a str,
+    user: &'a str,
+    groups: &'a [String],
+    server: &'a str,
+}
+
+#[derive(Serialize)]
+struct Encryption<'a> {
+    provider: &'static str,
+    keys: &'a [String],
+    path: &'static str,
+}
+
+pub fn rfc3339(t: time::OffsetDateTime) -> Result<String> {
+    t.format(&time::format_description::well_known::Rfc3339).map_err(|e| Error::internal("time format", e))
+}
+
+pub fn build(t: &Topology, pki: &Pki, kcs: &[Kubeconfig], node_files: &[Vec<Placed>]) -> Result<String> {
+    let nodes = t
+        .nodes
+        .iter()
+        .zip(node_files)
+        .map(|(n, files)| NodeEntry {
+            name: &n.name,
+            roles: n.roles.iter().map(|r| r.as_str()).collect(),
+            internal_ip: n.internal_ip.to_string(),
+            external_ip: n.external_ip.map(|i| i.to_string()),
+            pod_cidr: n.pod_cidr.map(|c| c.to_string()),
+            files,
+        })
+        .collect();
+    let mut certificates = Vec::with_capacity(pki.certs.len());
+    for c in &pki.certs {
+        let (cert, key) = c.paths();
+        certificates.push(CertEntry {
+            name: c.profile.name,
+            node: c.node.as_deref(),
+            cert,
+            key,
+            issuer: c.issuer_name(),
+            subject: &c.subject,
+            sans: c.sans.iter().map(|s| s.render()).collect(),
+            usages: c.key_usages.iter().chain(&c.ext_usages).copied().collect(),
+            key_algorithm: c.key_algorithm,
+            not_before: rfc3339(c.not_before)?,
+            not_after: rfc3339(c.not_after)?,
+        });
+    }
+    let kubeconfigs = kcs
+        .iter()
+        .map(|k| KubeconfigEntry {
+            name: k.profile.name,
+            node: k.node.as_deref(),
+            path: &k.path,
+            user: &k.user,
+            groups: &k.groups,
+            server: &k.server,
+        })
+        .collect();
+    let idx = Index {
+        index_version: INDEX_VERSION,
+        cluster: &t.name,
+        kubernetes_version: t.version.to_string(),
+        api_server: ApiServer { endpoint: t.endpoint.as_string(), port: t.port, url: t.endpoint_url() },
+        network: Network {
+            service_cidr: t.service_cidr.to_string(),
+            pod_cidr: t.pod_cidr.to_string(),
+            dns_domain: t.dns_domain.clone(),
+            kubernetes_service_ip: t.kubernetes_service_ip().map(|i| i.to_string()),
+            cluster_dns: t.cluster_dns_ip().map(|i| i.to_string()),
+        },
+        nodes,
+        certificates,
+        kubeconfigs,
+        encryption: Encryption {
+            provider: t.provider.as_str(),
+            keys: &t.encryption_keys,
+            path: crate::nodes::ENCRYPTION_CONFIG,
+        },
+    };
+    let mut s = serde_json::to_string_pretty(&idx).map_err(|e| Error::internal("index.json", e))?;
+    s.push('\n');
+    Ok(s)
+}

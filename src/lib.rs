@@ -1,0 +1,106 @@
+//! hardway: topology file + secret seed -> a bit-identical bundle of everything a Kubernetes cluster
+//! needs before boot. `render` is pure; only `cli` and `output` touch the outside world.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod bundle;
+pub mod cli;
+pub mod encryption;
+pub mod error;
+pub mod index;
+pub mod kubeconfig;
+pub mod net;
+pub mod nodes;
+pub mod output;
+mod par;
+pub mod pki;
+pub mod secrets;
+mod templates;
+pub mod topology;
+pub mod versions;
+
+pub use bundle::{Bundle, Entry};
+pub use error::{Error, Problem, Result};
+pub use secrets::Secrets;
+pub use topology::Topology;
+
+use bundle::{MODE_PUBLIC, MODE_SECRET};
+
+/// Renders the whole bundle. Pure: reads no clock, environment, file or OS randomness; the same
+/// topology and secrets give the same bytes on every machine.
+pub fn render(t: &Topology, secrets: &Secrets) -> Result<Bundle> {
+    let pki = pki::issue_all(t, secrets)?;
+    let mut b = Bundle::new();
+    for c in &pki.certs {
+        let (cert, key) = c.paths();
+        b.add(cert, c.cert_pem.as_bytes(), MODE_PUBLIC)?;
+        b.add(key, c.key_pem.as_bytes(), MODE_SECRET)?;
+    }
+    b.add(nodes::SA_KEY, pki.sa_private_pem.as_bytes(), MODE_SECRET)?;
+    b.add(nodes::SA_PUB, pki.sa_public_pem.as_bytes(), MODE_PUBLIC)?;
+
+    let kcs = kubeconfig::build_all(t, &pki)?;
+    for k in &kcs {
+        b.add(k.path.clone(), k.text.as_bytes(), MODE_SECRET)?;
+    }
+    b.add(nodes::ENCRYPTION_CONFIG, encryption::render(t, secrets)?, MODE_SECRET)?;
+    let admin_group = pki::profiles::find("admin").and_then(|p| p.org).unwrap_or("kubeadm:cluster-admins");
+    b.add(
+        "manifests/00-admin-clusterrolebinding.yaml",
+        templates::render("admin-rbac.yaml.j2", minijinja::context! { group => admin_group })?,
+        MODE_PUBLIC,
+    )?;
+
+    let node_files = t.nodes.iter().map(|n| nodes::files_for(n, &pki, &kcs)).collect::<Result<Vec<_>>>()?;
+    b.add("index.json", index::build(t, &pki, &kcs, &node_files)?, MODE_PUBLIC)?;
+    b.add("README.md", readme(t)?, MODE_PUBLIC)?;
+    let sums = b.sha256sums();
+    b.add("SHA256SUMS", sums, MODE_PUBLIC)?;
+    Ok(b)
+}
+
+fn readme(t: &Topology) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Row {
+        name: &'static str,
+        issuer: &'static str,
+        subject: String,
+        usages: String,
+        purpose: &'static str,
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for p in pki::profiles::PROFILES {
+        let subject = match p.subject {
+            pki::profiles::Subject::Fixed(s) => format!("CN={s}"),
+            pki::profiles::Subject::NodeName => "CN=<node>".into(),
+            pki::profiles::Subject::NodePrefixed(pre) => format!("CN={pre}<node>"),
+        };
+        let subject = match p.org {
+            Some(o) => format!("{subject},O={o}"),
+            None => subject,
+        };
+        let usages = if p.is_ca() {
+            "CA (pathlen 0)".into()
+        } else {
+            p.usages.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")
+        };
+        let issuer = match p.issuer {
+            pki::profiles::Issuer::SelfSigned => "self-signed",
+            pki::profiles::Issuer::Ca(c) => c,
+        };
+        rows.push(Row { name: p.name, issuer, subject: subject.replace('|', "\\|"), usages, purpose: p.purpose });
+    }
+    templates::render(
+        "bundle-README.md.j2",
+        minijinja::context! {
+            cluster => t.name,
+            version => t.version.to_string(),
+            provider => t.provider.as_str(),
+            certs => rows,
+            not_before => index::rfc3339(t.not_before)?,
+            ca_days => t.ca_validity_days,
+            cert_days => t.cert_validity_days,
+            key_algorithm => t.key_algorithm.as_str(),
+        },
+    )
+}

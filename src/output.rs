@@ -1,0 +1,198 @@
+//! Writes a `Bundle` to disk: a directory (built in a temporary sibling, then swapped in) or a zip
+//! file (written to a temporary sibling, then renamed). Never writes through a symlink; never leaves
+//! a half-written output at the requested path.
+
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+fn err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Output { path: path.display().to_string(), message: message.into() }
+}
+
+fn io_err(path: &Path, what: &str, e: std::io::Error) -> Error {
+    err(path, format!("{what}: {e}"))
+}
+
+/// What exists at the output path now.
+enum Existing {
+    Nothing,
+    EmptyDir,
+    NonEmptyDir,
+    File,
+}
+
+fn inspect(path: &Path) -> Result<Existing> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Existing::Nothing),
+        Err(e) => Err(io_err(path, "cannot inspect", e)),
+        Ok(m) if m.file_type().is_symlink() => {
+            Err(err(path, "is a symbolic link; refusing to write through it (remove it or choose another path)"))
+        }
+        Ok(m) if m.is_dir() => {
+            let mut it = fs::read_dir(path).map_err(|e| io_err(path, "cannot read directory", e))?;
+            Ok(if it.next().is_none() { Existing::EmptyDir } else { Existing::NonEmptyDir })
+        }
+        Ok(m) if m.is_file() => Ok(Existing::File),
+        Ok(_) => Err(err(path, "exists and is not a regular file or directory")),
+    }
+}
+
+/// `(parent, file name)` of the output path; the parent must exist and must not be a symlink trap.
+fn split(path: &Path) -> Result<(PathBuf, String)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+        .ok_or_else(|| err(path, "needs a final file or directory name"))?
+        .to_string();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(err(path, format!("parent directory {} does not exist", parent.display())));
+    }
+    Ok((parent, name))
+}
+
+fn temp_sibling(parent: &Path, name: &str, tag: &str) -> PathBuf {
+    parent.join(format!(".{name}.hardway-{tag}-{}", std::process::id()))
+}
+
+/// A directory mode: 0700 for any directory holding a private file, else 0755.
+fn dir_mode(bundle: &Bundle, dir: &str) -> u32 {
+    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+    let secret = bundle.iter().any(|(p, e)| p.starts_with(&prefix) && e.mode & 0o077 == 0);
+    if secret {
+        0o700
+    } else {
+        0o755
+    }
+}
+
+/// Creates a new file. `create_new` means O_CREAT|O_EXCL, which also fails on a symlink at `path`,
+/// so nothing is ever written through a link.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| io_err(path, "cannot create", e))?;
+    f.write_all(bytes).map_err(|e| io_err(path, "cannot write", e))?;
+    // The umask may have narrowed (or, never, widened) the mode: set it exactly.
+    f.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, "cannot chmod", e))?;
+    f.sync_all().map_err(|e| io_err(path, "cannot sync", e))
+}
+
+fn write_tree(root: &Path, bundle: &Bundle) -> Result<()> {
+    fs::create_dir(root).map_err(|e| io_err(root, "cannot create", e))?;
+    let mut dirs: Vec<String> = vec![String::new()];
+    for (rel, _) in bundle.iter() {
+        let mut acc = String::new();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(part);
+            if !dirs.contains(&acc) {
+                fs::create_dir(root.join(&acc)).map_err(|e| io_err(&root.join(&acc), "cannot create", e))?;
+                dirs.push(acc.clone());
+            }
+        }
+    }
+    for (rel, e) in bundle.iter() {
+        write_file(&root.join(rel), &e.bytes, e.mode)?;
+    }
+    for d in &dirs {
+        let p = root.join(d);
+        fs::set_permissions(&p, fs::Permissions::from_mode(dir_mode(bundle, d)))
+            .map_err(|e| io_err(&p, "cannot chmod", e))?;
+    }
+    if let Ok(f) = fs::File::open(root) {
+        let _ = f.sync_all();
+    }
+    Ok(())
+}
+
+/// Writes the bundle as a directory at `path`. An existing non-empty directory is replaced only with
+/// `force`, and only after the new tree is complete: a failure or a kill leaves the old one in place.
+pub fn write_dir(bundle: &Bundle, path: &Path, force: bool) -> Result<()> {
+    let existing = inspect(path)?;
+    match existing {
+        Existing::File => {
+            return Err(err(path, "exists and is a file; choose a directory path (or a name ending in .zip)"))
+        }
+        Existing::NonEmptyDir if !force => {
+            return Err(err(path, "exists and is not empty; pass --force to replace it"))
+        }
+        _ => {}
+    }
+    let (parent, name) = split(path)?;
+    let tmp = temp_sibling(&parent, &name, "new");
+    if fs::symlink_metadata(&tmp).is_ok() {
+        fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, "cannot remove stale temporary", e))?;
+    }
+    if let Err(e) = write_tree(&tmp, bundle) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    match existing {
+        Existing::NonEmptyDir => {
+            let old = temp_sibling(&parent, &name, "old");
+            fs::rename(path, &old).map_err(|e| {
+                let _ = fs::remove_dir_all(&tmp);
+                io_err(path, "cannot move the old output aside", e)
+            })?;
+            if let Err(e) = fs::rename(&tmp, path) {
+                let _ = fs::rename(&old, path);
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(io_err(path, "cannot move the new output into place", e));
+            }
+            fs::remove_dir_all(&old)
+                .map_err(|e| io_err(&old, "new output is in place but the old copy could not be removed", e))?;
+        }
+        // rename(2) replaces an empty directory atomically.
+        _ => fs::rename(&tmp, path).map_err(|e| {
+            let _ = fs::remove_dir_all(&tmp);
+            io_err(path, "cannot move the new output into place", e)
+        })?,
+    }
+    Ok(())
+}
+
+/// Writes `bytes` (a zip) at `path` via a temporary sibling and an atomic rename.
+pub fn write_zip(bytes: &[u8], path: &Path, force: bool) -> Result<()> {
+    match inspect(path)? {
+        Existing::File if !force => return Err(err(path, "exists; pass --force to replace it")),
+        Existing::EmptyDir | Existing::NonEmptyDir => {
+            return Err(err(path, "is a directory; a .zip output must be a file"))
+        }
+        _ => {}
+    }
+    let (parent, name) = split(path)?;
+    let tmp = temp_sibling(&parent, &name, "new");
+    let _ = fs::remove_file(&tmp);
+    // The archive holds private keys: 0600.
+    if let Err(e) = write_file(&tmp, bytes, 0o600) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err(path, "cannot move the new archive into place", e)
+    })
+}
+
+/// Creates `path` with `bytes` and `mode`, refusing to overwrite anything (used by `init`).
+pub fn create_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(err(path, "already exists; refusing to overwrite it"));
+    }
+    write_file(path, bytes, mode)
+}

@@ -1,0 +1,156 @@
+//! Seed-derived private keys and the deterministic rcgen `SigningKey` (RFC 6979 ECDSA, PKCS#1 v1.5 RSA).
+
+use crate::error::{Error, Result};
+use crate::secrets::Secrets;
+use crate::topology::KeyAlgorithm;
+use p256::ecdsa::signature::{SignatureEncoding, Signer};
+use rand_chacha::rand_core::SeedableRng;
+use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
+use sha2::{Digest, Sha256};
+
+/// A private key derived from the seed for one purpose.
+pub struct Key {
+    alg: KeyAlgorithm,
+    inner: Inner,
+    /// The subjectPublicKey bits: the uncompressed EC point, or the PKCS#1 RSAPublicKey DER.
+    public: Vec<u8>,
+}
+
+enum Inner {
+    Ec(p256::ecdsa::SigningKey),
+    Rsa(Box<rsa::RsaPrivateKey>),
+}
+
+impl Key {
+    /// Derives the key for `purpose` (a label unique to the key's role). Same seed, algorithm and
+    /// purpose give the same key on every machine.
+    pub fn derive(secrets: &Secrets, alg: KeyAlgorithm, purpose: &str) -> Result<Key> {
+        let label = format!("key/{}/{purpose}", alg.as_str());
+        match alg {
+            KeyAlgorithm::EcdsaP256 => {
+                // Rejection sampling: a scalar must be in 1..n; a miss (probability ~2^-32) takes the next counter.
+                for counter in 0u32..64 {
+                    let bytes = secrets.derive(&format!("{label}/{counter}"));
+                    if let Ok(sk) = p256::ecdsa::SigningKey::from_slice(&bytes) {
+                        let public = sk.verifying_key().to_encoded_point(false).as_bytes().to_vec();
+                        return Ok(Key { alg, inner: Inner::Ec(sk), public });
+                    }
+                }
+                Err(Error::internal(purpose, "no valid P-256 scalar in 64 tries"))
+            }
+            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+                let bits = match alg {
+                    KeyAlgorithm::Rsa2048 => 2048,
+                    KeyAlgorithm::Rsa3072 => 3072,
+                    _ => 4096,
+                };
+                // Reproducible only with the exact rsa and rand_chacha versions pinned in Cargo.toml.
+                let mut rng = rand_chacha::ChaCha20Rng::from_seed(secrets.derive(&label));
+                let key = rsa::RsaPrivateKey::new(&mut rng, bits).map_err(|e| Error::internal(purpose, e))?;
+                use rsa::pkcs1::EncodeRsaPublicKey;
+                let public =
+                    key.to_public_key().to_pkcs1_der().map_err(|e| Error::internal(purpose, e))?.as_bytes().to_vec();
+                Ok(Key { alg, inner: Inner::Rsa(Box::new(key)), public })
+            }
+        }
+    }
+
+    pub fn algorithm_name(&self) -> &'static str {
+        self.alg.as_str()
+    }
+
+    pub fn is_rsa(&self) -> bool {
+        matches!(self.inner, Inner::Rsa(_))
+    }
+
+    /// PKCS#8 DER of the private key.
+    pub fn pkcs8_der(&self) -> Result<Vec<u8>> {
+        use p256::pkcs8::EncodePrivateKey;
+        let doc = match &self.inner {
+            Inner::Ec(k) => k.to_pkcs8_der(),
+            Inner::Rsa(k) => rsa::pkcs8::EncodePrivateKey::to_pkcs8_der(k.as_ref()),
+        };
+        doc.map(|d| d.as_bytes().to_vec()).map_err(|e| Error::internal("private key encoding", e))
+    }
+
+    /// `-----BEGIN PRIVATE KEY-----` (PKCS#8), LF line endings.
+    pub fn private_pem(&self) -> Result<String> {
+        Ok(pem_encode("PRIVATE KEY", &self.pkcs8_der()?))
+    }
+
+    /// `-----BEGIN PUBLIC KEY-----` (SubjectPublicKeyInfo).
+    pub fn public_pem(&self) -> String {
+        pem_encode("PUBLIC KEY", &self.subject_public_key_info())
+    }
+
+    /// Subject key identifier: the leftmost 160 bits of SHA-256 over the subjectPublicKey (RFC 7093, method 1).
+    pub fn key_id(&self) -> Vec<u8> {
+        Sha256::digest(&self.public)[..20].to_vec()
+    }
+}
+
+impl PublicKeyData for Key {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        match self.inner {
+            Inner::Ec(_) => &rcgen::PKCS_ECDSA_P256_SHA256,
+            Inner::Rsa(_) => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+}
+
+impl SigningKey for Key {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match &self.inner {
+            Inner::Ec(k) => {
+                // RFC 6979: the nonce is derived from the key and message, so signatures are reproducible.
+                let sig: p256::ecdsa::Signature = k.try_sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            Inner::Rsa(k) => {
+                let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(k.as_ref().clone());
+                let sig = signer.try_sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)?;
+                Ok(sig.to_vec())
+            }
+        }
+    }
+}
+
+/// PEM with LF line endings on every platform.
+pub fn pem_encode(tag: &str, der: &[u8]) -> String {
+    let cfg = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new(tag, der.to_vec()), cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ec_keys_are_deterministic_and_purpose_separated() -> Result<()> {
+        let s = Secrets::from_seed([9u8; 32]);
+        let a = Key::derive(&s, KeyAlgorithm::EcdsaP256, "a")?;
+        let a2 = Key::derive(&s, KeyAlgorithm::EcdsaP256, "a")?;
+        let b = Key::derive(&s, KeyAlgorithm::EcdsaP256, "b")?;
+        assert_eq!(a.pkcs8_der()?, a2.pkcs8_der()?);
+        assert_ne!(a.pkcs8_der()?, b.pkcs8_der()?);
+        assert_eq!(a.sign(b"msg").ok(), a2.sign(b"msg").ok());
+        assert!(a.private_pem()?.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert!(!a.private_pem()?.contains('\r'));
+        assert_eq!(a.key_id().len(), 20);
+        Ok(())
+    }
+
+    #[test]
+    fn rsa_keys_are_deterministic() -> Result<()> {
+        let s = Secrets::from_seed([3u8; 32]);
+        let a = Key::derive(&s, KeyAlgorithm::Rsa2048, "x")?;
+        let b = Key::derive(&s, KeyAlgorithm::Rsa2048, "x")?;
+        assert_eq!(a.pkcs8_der()?, b.pkcs8_der()?);
+        assert_eq!(a.sign(b"m").ok(), b.sign(b"m").ok());
+        assert!(a.is_rsa());
+        Ok(())
+    }
+}

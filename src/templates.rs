@@ -1,0 +1,56 @@
+//! Templates compiled into the binary, rendered with strict undefined handling and no auto-escaping.
+
+use crate::error::{Error, Result};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+use std::sync::OnceLock;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("kubeconfig.yaml.j2", include_str!("../templates/kubeconfig.yaml.j2")),
+    ("encryption-config.yaml.j2", include_str!("../templates/encryption-config.yaml.j2")),
+    ("admin-rbac.yaml.j2", include_str!("../templates/admin-rbac.yaml.j2")),
+    ("bundle-README.md.j2", include_str!("../templates/bundle-README.md.j2")),
+];
+
+fn env() -> &'static Result<Environment<'static>, String> {
+    static ENV: OnceLock<Result<Environment<'static>, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_keep_trailing_newline(true);
+        // Strict mode lets an undefined value reach a filter; our tojson refuses it instead of printing null.
+        env.add_filter("tojson", tojson);
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src).map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(env)
+    })
+}
+
+/// JSON for one value (a valid YAML flow scalar); undefined values are an error.
+fn tojson(value: minijinja::Value) -> Result<String, minijinja::Error> {
+    if value.is_undefined() {
+        return Err(minijinja::Error::new(minijinja::ErrorKind::UndefinedError, "tojson of an undefined value"));
+    }
+    serde_json::to_string(&value)
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string()))
+}
+
+/// Renders the named template with `ctx`.
+pub fn render(name: &str, ctx: impl Serialize) -> Result<String> {
+    let env = env().as_ref().map_err(|e| Error::internal("templates", e))?;
+    env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| Error::internal(name, format!("{e:#}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn all_templates_compile_and_undefined_is_an_error() {
+        assert!(super::env().is_ok());
+        let e = super::render("admin-rbac.yaml.j2", minijinja::context! {});
+        assert!(e.is_err(), "a missing variable must fail the render");
+        let ok = super::render("admin-rbac.yaml.j2", minijinja::context! { group => "a\"b" });
+        assert!(ok.is_ok_and(|s| s.contains("name: \"a\\\"b\"")));
+    }
+}

@@ -1,0 +1,783 @@
+//! The topology file: raw serde structs as written by the user, and `validate()` into a typed
+//! `Topology`, collecting every problem with its field path (nothing here touches the file system).
+
+use crate::error::{Error, Problem};
+use crate::net::Cidr;
+use crate::versions;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use time::OffsetDateTime;
+
+/// Topology files larger than this are refused before parsing (a topology of 5,000 nodes is ~0.6 MiB).
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// Upper bound for any validity period (100 years).
+pub const MAX_VALIDITY_DAYS: u32 = 36_500;
+/// More etcd members than this only slows consensus down; etcd recommends at most 7.
+pub const MAX_ETCD_MEMBERS: usize = 7;
+
+// ---------------------------------------------------------------------------------------------
+// Raw form: exactly what the YAML says. Unknown fields are errors.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTopology {
+    pub cluster: RawCluster,
+    pub pki: RawPki,
+    pub encryption: RawEncryption,
+    pub nodes: Vec<RawNode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCluster {
+    pub name: String,
+    pub kubernetes_version: String,
+    pub api_server: RawApiServer,
+    pub network: RawNetwork,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawApiServer {
+    pub endpoint: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default, rename = "extraSANs")]
+    pub extra_sans: Vec<String>,
+}
+
+fn default_port() -> u16 {
+    6443
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    #[serde(rename = "serviceCIDR")]
+    pub service_cidr: String,
+    #[serde(rename = "podCIDR")]
+    pub pod_cidr: String,
+    #[serde(rename = "dnsDomain", default = "default_dns_domain")]
+    pub dns_domain: String,
+    /// Prefix length of each worker's pod range when allocated automatically (default /24, IPv6 /64).
+    #[serde(rename = "nodeCIDRMaskSize", default)]
+    pub node_cidr_mask_size: Option<u8>,
+}
+
+fn default_dns_domain() -> String {
+    "cluster.local".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPki {
+    pub not_before: String,
+    #[serde(default = "default_ca_days")]
+    pub ca_validity_days: u32,
+    #[serde(default = "default_cert_days")]
+    pub cert_validity_days: u32,
+    #[serde(default)]
+    pub key_algorithm: KeyAlgorithm,
+}
+
+fn default_ca_days() -> u32 {
+    3650
+}
+fn default_cert_days() -> u32 {
+    365
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEncryption {
+    #[serde(default)]
+    pub provider: Provider,
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub name: String,
+    #[serde(rename = "internalIP")]
+    pub internal_ip: String,
+    #[serde(rename = "externalIP", default)]
+    pub external_ip: Option<String>,
+    pub roles: Vec<String>,
+    #[serde(rename = "podCIDR", default)]
+    pub pod_cidr: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated form.
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum KeyAlgorithm {
+    #[default]
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "rsa-3072")]
+    Rsa3072,
+    #[serde(rename = "rsa-4096")]
+    Rsa4096,
+}
+
+impl KeyAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
+            KeyAlgorithm::Rsa2048 => "rsa-2048",
+            KeyAlgorithm::Rsa3072 => "rsa-3072",
+            KeyAlgorithm::Rsa4096 => "rsa-4096",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    #[default]
+    Secretbox,
+    Aesgcm,
+    Aescbc,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Secretbox => "secretbox",
+            Provider::Aesgcm => "aesgcm",
+            Provider::Aescbc => "aescbc",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    ControlPlane,
+    Etcd,
+    Worker,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::ControlPlane, Role::Etcd, Role::Worker];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ControlPlane => "controlplane",
+            Role::Etcd => "etcd",
+            Role::Worker => "worker",
+        }
+    }
+    fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A host named in a certificate or URL: an IP address or a DNS name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Host {
+    Ip(IpAddr),
+    Dns(String),
+}
+
+impl Host {
+    pub fn as_string(&self) -> String {
+        match self {
+            Host::Ip(ip) => ip.to_string(),
+            Host::Dns(d) => d.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub internal_ip: IpAddr,
+    pub external_ip: Option<IpAddr>,
+    /// Sorted, unique.
+    pub roles: Vec<Role>,
+    /// Workers only: given in the topology or allocated from the cluster pod CIDR.
+    pub pod_cidr: Option<Cidr>,
+}
+
+impl Node {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+    pub fn ips(&self) -> Vec<IpAddr> {
+        let mut v = vec![self.internal_ip];
+        v.extend(self.external_ip);
+        v
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Topology {
+    pub name: String,
+    pub version: Version,
+    pub endpoint: Host,
+    pub port: u16,
+    pub extra_sans: Vec<Host>,
+    pub service_cidr: Cidr,
+    pub pod_cidr: Cidr,
+    pub dns_domain: String,
+    pub not_before: OffsetDateTime,
+    pub ca_validity_days: u32,
+    pub cert_validity_days: u32,
+    pub key_algorithm: KeyAlgorithm,
+    pub provider: Provider,
+    pub encryption_keys: Vec<String>,
+    pub nodes: Vec<Node>,
+}
+
+impl Topology {
+    pub fn nodes_with(&self, role: Role) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(move |n| n.has(role))
+    }
+    /// The first address of the service range: the `kubernetes` Service's ClusterIP.
+    pub fn kubernetes_service_ip(&self) -> Option<IpAddr> {
+        self.service_cidr.nth(1)
+    }
+    /// The cluster DNS Service address: the 10th address of the service range (kubeadm's convention).
+    pub fn cluster_dns_ip(&self) -> Option<IpAddr> {
+        self.service_cidr.nth(10)
+    }
+    pub fn endpoint_url(&self) -> String {
+        crate::net::url(&self.endpoint.as_string(), self.port)
+    }
+    pub fn local_url(&self) -> String {
+        crate::net::url("127.0.0.1", self.port)
+    }
+}
+
+/// A validated topology plus the warnings (legal but risky choices) found on the way.
+#[derive(Debug)]
+pub struct Checked {
+    pub topology: Topology,
+    pub warnings: Vec<Problem>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing.
+
+/// Parses YAML text into the raw form; syntax and type errors carry `file:line:column`.
+pub fn parse(file: &str, bytes: &[u8]) -> Result<RawTopology, Error> {
+    let input = |message: &str| Error::Input { file: file.into(), message: message.into() };
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(input(&format!(
+            "is {} bytes; topology files are limited to {} bytes",
+            bytes.len(),
+            MAX_FILE_BYTES
+        )));
+    }
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(input("is empty; expected a topology (see `hardway init`)"));
+    }
+    if bytes.contains(&0) {
+        return Err(input("is a binary file (contains NUL bytes), not a YAML topology"));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| input(&format!("is not UTF-8 text (invalid byte at offset {})", e.valid_up_to())))?;
+    serde_saphyr::from_str::<RawTopology>(text).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        Error::Parse { file: file.into(), line, column, message: clean_message(&e.to_string()) }
+    })
+}
+
+/// serde-saphyr's display text carries its own "error: line X column Y: " prefix, and sometimes a
+/// hint about its own options; we print `file:line:column` ourselves and keep only the message.
+fn clean_message(s: &str) -> String {
+    let mut m = s.lines().next().unwrap_or(s).trim();
+    m = m.strip_prefix("error: ").unwrap_or(m);
+    if let Some(rest) = m.strip_prefix("line ") {
+        if let Some(i) = rest.find(": ") {
+            if rest[..i].split(" column ").all(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+                m = &rest[i + 2..];
+            }
+        }
+    }
+    let m = m.split(", set DuplicateKeyPolicy").next().unwrap_or(m);
+    m.trim_end_matches([',', ':']).to_string()
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn messages_lose_the_parser_prefix_and_hints() {
+        assert_eq!(
+            clean_message("error: line 26 column 43: duplicate mapping key: internalIP, set DuplicateKeyPolicy in Options if acceptable"),
+            "duplicate mapping key: internalIP"
+        );
+        assert_eq!(clean_message("error: line 6 column 11: invalid u16"), "invalid u16");
+    }
+}
+
+/// Parse then validate: the common path for `check` and `render`.
+pub fn load(file: &str, bytes: &[u8]) -> Result<Checked, Error> {
+    let raw = parse(file, bytes)?;
+    validate(&raw).map_err(|problems| Error::Invalid { file: file.into(), problems })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+struct Collector {
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Collector {
+    fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        self.problems.push(Problem::new(path, msg));
+    }
+    fn warn(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        self.warnings.push(Problem::new(path, msg));
+    }
+}
+
+/// RFC 1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, at most 63.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+fn parse_host(s: &str) -> Option<Host> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(Host::Ip(ip));
+    }
+    // A name that looks like a dotted quad but failed to parse is a typo, not a DNS name.
+    if s.split('.').all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    is_dns_subdomain(s).then(|| Host::Dns(s.to_string()))
+}
+
+fn parse_version(s: &str) -> Result<Version, String> {
+    let parts: Vec<&str> = s.strip_prefix('v').unwrap_or(s).split('.').collect();
+    let nums: Option<Vec<u32>> = parts
+        .iter()
+        .map(|p| if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) { None } else { p.parse().ok() })
+        .collect();
+    match nums.as_deref() {
+        Some([major, minor, patch]) => Ok(Version { major: *major, minor: *minor, patch: *patch }),
+        _ => Err(format!("{s:?} is not a Kubernetes release version like \"1.36.2\"")),
+    }
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|_| format!("{s:?} is not an RFC 3339 timestamp like \"2026-11-01T00:00:00Z\""))?;
+    if !s.ends_with('Z') || t.offset() != time::UtcOffset::UTC {
+        return Err(format!("{s:?} must be in UTC, ending in \"Z\""));
+    }
+    if t.nanosecond() != 0 {
+        return Err(format!("{s:?} has fractional seconds; certificates hold whole seconds"));
+    }
+    Ok(t)
+}
+
+/// Validates the raw topology, collecting every problem. On success also returns warnings.
+pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
+    let mut c = Collector { problems: Vec::new(), warnings: Vec::new() };
+
+    // cluster
+    let name = raw.cluster.name.clone();
+    if !is_dns_label(&name) {
+        c.err("cluster.name", format!("{name:?} is not a DNS-1123 label (lowercase a-z, 0-9 and '-', at most 63)"));
+    }
+    let version = match parse_version(&raw.cluster.kubernetes_version) {
+        Ok(v) if versions::is_supported(v) => Some(v),
+        Ok(v) => {
+            c.err(
+                "cluster.kubernetesVersion",
+                format!("Kubernetes {v} is not supported; supported minors: {}", versions::supported_list()),
+            );
+            None
+        }
+        Err(e) => {
+            c.err("cluster.kubernetesVersion", e);
+            None
+        }
+    };
+    let api = &raw.cluster.api_server;
+    let endpoint = parse_host(&api.endpoint);
+    if endpoint.is_none() {
+        c.err("cluster.apiServer.endpoint", format!("{:?} is neither an IP address nor a DNS name", api.endpoint));
+    }
+    if api.port == 0 {
+        c.err("cluster.apiServer.port", "must be between 1 and 65535");
+    }
+    let mut extra_sans = Vec::new();
+    for (i, s) in api.extra_sans.iter().enumerate() {
+        match parse_host(s) {
+            Some(h) => extra_sans.push(h),
+            None => c.err(
+                format!("cluster.apiServer.extraSANs[{i}]"),
+                format!("{s:?} is neither an IP address nor a DNS name"),
+            ),
+        }
+    }
+
+    // network
+    let net = &raw.cluster.network;
+    let service_cidr = Cidr::parse(&net.service_cidr).map_err(|e| c.err("cluster.network.serviceCIDR", e)).ok();
+    let pod_cidr = Cidr::parse(&net.pod_cidr).map_err(|e| c.err("cluster.network.podCIDR", e)).ok();
+    if let Some(s) = service_cidr {
+        // Address 1 is the kubernetes Service, address 10 the cluster DNS.
+        if s.size() < 16 {
+            c.err(
+                "cluster.network.serviceCIDR",
+                format!("{s} is too small: it must hold the kubernetes Service (1st address) and cluster DNS (10th); use at least /28"),
+            );
+        }
+        if s.is_ipv6() && s.prefix() < 108 {
+            c.err(
+                "cluster.network.serviceCIDR",
+                format!("{s}: an IPv6 service range may be at most /108 in size (kube-apiserver limit)"),
+            );
+        } else if !s.is_ipv6() && s.prefix() < 12 {
+            c.err(
+                "cluster.network.serviceCIDR",
+                format!("{s}: an IPv4 service range may be at most /12 in size (kube-apiserver limit)"),
+            );
+        }
+    }
+    if let (Some(s), Some(p)) = (service_cidr, pod_cidr) {
+        if s.is_ipv6() != p.is_ipv6() {
+            c.err(
+                "cluster.network.podCIDR",
+                format!("{p} and serviceCIDR {s} are of different IP families; dual-stack is not supported"),
+            );
+        } else if s.overlaps(&p) {
+            c.err("cluster.network.podCIDR", format!("{p} overlaps serviceCIDR {s}"));
+        }
+    }
+    if !is_dns_subdomain(&net.dns_domain) {
+        c.err("cluster.network.dnsDomain", format!("{:?} is not a DNS name", net.dns_domain));
+    }
+    let mask = match (net.node_cidr_mask_size, pod_cidr) {
+        (Some(m), Some(p)) if m < p.prefix() || m > if p.is_ipv6() { 128 } else { 32 } => {
+            c.err("cluster.network.nodeCIDRMaskSize", format!("/{m} does not fit inside podCIDR {p}"));
+            None
+        }
+        (Some(m), _) => Some(m),
+        (None, Some(p)) => Some(if p.is_ipv6() { 64 } else { 24 }.max(p.prefix())),
+        (None, None) => None,
+    };
+
+    // pki
+    let pki = &raw.pki;
+    let not_before = parse_time(&pki.not_before).map_err(|e| c.err("pki.notBefore", e)).ok();
+    for (path, days) in [("pki.caValidityDays", pki.ca_validity_days), ("pki.certValidityDays", pki.cert_validity_days)]
+    {
+        if days == 0 || days > MAX_VALIDITY_DAYS {
+            c.err(path, format!("{days} days is out of range (1..={MAX_VALIDITY_DAYS})"));
+        }
+    }
+    if pki.cert_validity_days > pki.ca_validity_days {
+        c.err(
+            "pki.certValidityDays",
+            format!(
+                "{} days outlives the CAs ({} days, pki.caValidityDays): a leaf certificate must expire no later than its CA",
+                pki.cert_validity_days, pki.ca_validity_days
+            ),
+        );
+    }
+
+    // encryption
+    let enc = &raw.encryption;
+    if enc.keys.is_empty() {
+        c.err("encryption.keys", "at least one key name is required (the first one encrypts)");
+    }
+    let mut seen_keys = BTreeSet::new();
+    for (i, k) in enc.keys.iter().enumerate() {
+        let ok = !k.is_empty()
+            && k.len() <= 63
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if !ok {
+            c.err(
+                format!("encryption.keys[{i}]"),
+                format!("{k:?} is not a key name (letters, digits, '-', '_', '.', at most 63)"),
+            );
+        } else if !seen_keys.insert(k.as_str()) {
+            c.err(format!("encryption.keys[{i}]"), format!("duplicate key name {k:?}"));
+        }
+    }
+    if enc.provider == Provider::Aescbc {
+        c.warn(
+            "encryption.provider",
+            "aescbc is not recommended by the Kubernetes docs due to CBC's vulnerability to padding oracle attacks; prefer secretbox",
+        );
+    }
+
+    // nodes
+    let nodes = validate_nodes(raw, &mut c, service_cidr, pod_cidr, mask);
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    match (version, endpoint, service_cidr, pod_cidr, not_before, nodes) {
+        (Some(version), Some(endpoint), Some(service_cidr), Some(pod_cidr), Some(not_before), Some(nodes)) => {
+            let topology = Topology {
+                name,
+                version,
+                endpoint,
+                port: api.port,
+                extra_sans,
+                service_cidr,
+                pod_cidr,
+                dns_domain: net.dns_domain.clone(),
+                not_before,
+                ca_validity_days: pki.ca_validity_days,
+                cert_validity_days: pki.cert_validity_days,
+                key_algorithm: pki.key_algorithm,
+                provider: enc.provider,
+                encryption_keys: enc.keys.clone(),
+                nodes,
+            };
+            if let Some(p) = check_endpoint(&topology) {
+                c.warnings.push(p);
+            }
+            Ok(Checked { topology, warnings: c.warnings })
+        }
+        // Every None above recorded a problem, so this arm is unreachable in practice.
+        _ => Err(vec![Problem::new("", "topology is incomplete")]),
+    }
+}
+
+fn check_endpoint(t: &Topology) -> Option<Problem> {
+    let cps: Vec<&Node> = t.nodes_with(Role::ControlPlane).collect();
+    if cps.len() > 1 {
+        if let Host::Ip(ip) = t.endpoint {
+            if let Some(n) = cps.iter().find(|n| n.ips().contains(&ip)) {
+                return Some(Problem::new(
+                    "cluster.apiServer.endpoint",
+                    format!(
+                        "{ip} is controlplane node {}'s own address: with {} controlplanes the endpoint should be a load balancer, or clients lose the API when that node is down",
+                        n.name,
+                        cps.len()
+                    ),
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn validate_nodes(
+    raw: &RawTopology,
+    c: &mut Collector,
+    service_cidr: Option<Cidr>,
+    pod_cidr: Option<Cidr>,
+    mask: Option<u8>,
+) -> Option<Vec<Node>> {
+    if raw.nodes.is_empty() {
+        c.err("nodes", "at least one node is required");
+        return None;
+    }
+    let before = c.problems.len();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ips: BTreeMap<IpAddr, String> = BTreeMap::new();
+    let mut nodes = Vec::with_capacity(raw.nodes.len());
+    let family_v6 = service_cidr.map(|s| s.is_ipv6());
+    for (i, rn) in raw.nodes.iter().enumerate() {
+        let p = |f: &str| format!("nodes[{i}].{f}");
+        if !is_dns_label(&rn.name) {
+            c.err(p("name"), format!("{:?} is not a DNS-1123 label (lowercase a-z, 0-9 and '-', at most 63)", rn.name));
+        }
+        match names.get(&rn.name.to_ascii_lowercase()) {
+            Some(j) => c.err(p("name"), format!("{:?} is already the name of nodes[{j}]", rn.name)),
+            None => {
+                names.insert(rn.name.to_ascii_lowercase(), i);
+            }
+        }
+        let mut check_ip = |field: &str, s: &str, c: &mut Collector| -> Option<IpAddr> {
+            let Ok(ip) = s.parse::<IpAddr>() else {
+                c.err(p(field), format!("{s:?} is not an IP address"));
+                return None;
+            };
+            if let Some(prev) = ips.get(&ip) {
+                c.err(p(field), format!("{ip} is already used by {prev}"));
+            } else {
+                ips.insert(ip, format!("nodes[{i}].{field}"));
+            }
+            if ip.is_unspecified() || ip.is_multicast() {
+                c.err(p(field), format!("{ip} cannot be a node address"));
+            }
+            if let Some(v6) = family_v6 {
+                if ip.is_ipv6() != v6 && field == "internalIP" {
+                    c.err(
+                        p(field),
+                        format!("{ip} is not of the cluster's IP family (serviceCIDR); dual-stack is not supported"),
+                    );
+                }
+            }
+            for (cidr, what) in [(service_cidr, "serviceCIDR"), (pod_cidr, "podCIDR")] {
+                if let Some(cidr) = cidr {
+                    if cidr.contains(ip) {
+                        c.err(p(field), format!("{ip} lies inside the cluster {what} {cidr}"));
+                    }
+                }
+            }
+            if ip.is_loopback() {
+                c.warn(p(field), format!("{ip} is a loopback address: only useful for local test clusters"));
+            }
+            Some(ip)
+        };
+        let internal_ip = check_ip("internalIP", &rn.internal_ip, c);
+        let external_ip = rn.external_ip.as_ref().map(|s| check_ip("externalIP", s, c));
+
+        let mut roles = Vec::new();
+        if rn.roles.is_empty() {
+            c.err(p("roles"), "at least one role is required (controlplane, etcd, worker)");
+        }
+        for (k, r) in rn.roles.iter().enumerate() {
+            match Role::parse(r) {
+                Some(role) if roles.contains(&role) => {
+                    c.err(format!("nodes[{i}].roles[{k}]"), format!("role {r:?} is listed twice"))
+                }
+                Some(role) => roles.push(role),
+                None => c.err(
+                    format!("nodes[{i}].roles[{k}]"),
+                    format!("unknown role {r:?} (expected controlplane, etcd or worker)"),
+                ),
+            }
+        }
+        roles.sort();
+        let mut node_pod_cidr = None;
+        if let Some(s) = &rn.pod_cidr {
+            if !roles.contains(&Role::Worker) {
+                c.err(p("podCIDR"), "only workers have a pod range; remove podCIDR or add the worker role");
+            }
+            match Cidr::parse(s) {
+                Ok(nc) => {
+                    if let Some(pc) = pod_cidr {
+                        if !pc.covers(&nc) {
+                            c.err(p("podCIDR"), format!("{nc} is not inside the cluster podCIDR {pc}"));
+                        }
+                    }
+                    node_pod_cidr = Some(nc);
+                }
+                Err(e) => c.err(p("podCIDR"), e),
+            }
+        }
+        let external_ok = !matches!(external_ip, Some(None));
+        if let (Some(internal_ip), true) = (internal_ip, external_ok) {
+            nodes.push(Node {
+                name: rn.name.clone(),
+                internal_ip,
+                external_ip: external_ip.flatten(),
+                roles,
+                pod_cidr: node_pod_cidr,
+            });
+        }
+    }
+
+    let count = |r: Role| nodes.iter().filter(|n| n.has(r)).count();
+    if c.problems.len() == before {
+        if count(Role::ControlPlane) == 0 {
+            c.err("nodes", "no node has the controlplane role");
+        }
+        let etcd = count(Role::Etcd);
+        if etcd == 0 {
+            c.err("nodes", "no node has the etcd role");
+        } else if etcd > MAX_ETCD_MEMBERS {
+            c.err("nodes", format!("{etcd} etcd members: more than {MAX_ETCD_MEMBERS} slows every write and adds no useful fault tolerance"));
+        } else if etcd == 1 {
+            c.warn("nodes", "1 etcd member: no HA, losing that node loses the cluster state");
+        } else if etcd % 2 == 0 {
+            c.warn(
+                "nodes",
+                format!(
+                    "{etcd} etcd members tolerate {} failure(s), no more than {}: use an odd count",
+                    (etcd - 1) / 2,
+                    etcd - 1
+                ),
+            );
+        }
+    }
+
+    // Pod ranges: explicit ones must not overlap; the rest are allocated.
+    let mut explicit: Vec<(usize, Cidr)> = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(nc) = n.pod_cidr {
+            if let Some((j, _)) = explicit.iter().find(|(_, o)| o.overlaps(&nc)) {
+                c.err(format!("nodes[{i}].podCIDR"), format!("{nc} overlaps the podCIDR of nodes[{j}]"));
+            }
+            explicit.push((i, nc));
+        }
+    }
+    if c.problems.len() != before {
+        return None;
+    }
+    if let (Some(pc), Some(mask)) = (pod_cidr, mask) {
+        allocate_pod_cidrs(&mut nodes, pc, mask, c);
+    }
+    (c.problems.len() == before).then_some(nodes)
+}
+
+/// Gives every worker without a `podCIDR` a block of `/mask` from `cluster`.
+///
+/// Stable under change: a node's block is picked by hashing its name to a slot and probing forward
+/// past slots already taken by explicit ranges or by auto-allocated nodes listed before it. Adding a
+/// node (at the end of the list) therefore never moves another node's range.
+fn allocate_pod_cidrs(nodes: &mut [Node], cluster: Cidr, mask: u8, c: &mut Collector) {
+    let Some(slots) = cluster.subnet_count(mask) else { return };
+    let wanted = nodes.iter().filter(|n| n.has(Role::Worker) && n.pod_cidr.is_none()).count() as u128;
+    let mut used: BTreeSet<u128> = BTreeSet::new();
+    for t in nodes.iter().filter_map(|n| n.pod_cidr) {
+        if let Some((first, last)) = cluster.subnet_span(mask, &t) {
+            // An explicit range larger than 2^20 slots cannot coexist with allocation anyway.
+            for i in first..=last.min(first + (1 << 20)) {
+                used.insert(i);
+            }
+        }
+    }
+    let free = slots.saturating_sub(used.len() as u128);
+    if wanted > free {
+        c.err(
+            "cluster.network.podCIDR",
+            format!("{cluster} holds {free} free /{mask} ranges but {wanted} workers need one"),
+        );
+        return;
+    }
+    for n in nodes.iter_mut().filter(|n| n.has(Role::Worker) && n.pod_cidr.is_none()) {
+        let h = Sha256::digest(n.name.as_bytes());
+        let mut start = [0u8; 16];
+        start.copy_from_slice(&h[..16]);
+        let mut slot = u128::from_be_bytes(start) % slots;
+        while used.contains(&slot) {
+            slot = (slot + 1) % slots;
+        }
+        used.insert(slot);
+        n.pod_cidr = cluster.subnet(mask, slot);
+    }
+}
