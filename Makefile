@@ -30,6 +30,7 @@ bench: build
 
 demo: build
 	$(BIN) check examples/cluster.yaml
+	mkdir -p out
 	$(BIN) render examples/cluster.yaml --secret examples/demo.secret --out out/demo --force
 	@echo "bundle in out/demo; start with out/demo/README.md and out/demo/index.json"
 

@@ -317,20 +317,6 @@ fn clean_message(s: &str) -> String {
     m.trim_end_matches([',', ':']).to_string()
 }
 
-#[cfg(test)]
-mod parse_tests {
-    use super::*;
-
-    #[test]
-    fn messages_lose_the_parser_prefix_and_hints() {
-        assert_eq!(
-            clean_message("error: line 26 column 43: duplicate mapping key: internalIP, set DuplicateKeyPolicy in Options if acceptable"),
-            "duplicate mapping key: internalIP"
-        );
-        assert_eq!(clean_message("error: line 6 column 11: invalid u16"), "invalid u16");
-    }
-}
-
 /// Parse then validate: the common path for `check` and `render`.
 pub fn load(file: &str, bytes: &[u8]) -> Result<Checked, Error> {
     let raw = parse(file, bytes)?;
@@ -779,5 +765,52 @@ fn allocate_pod_cidrs(nodes: &mut [Node], cluster: Cidr, mask: u8, c: &mut Colle
         }
         used.insert(slot);
         n.pod_cidr = cluster.subnet(mask, slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_lose_the_parser_prefix_and_hints() {
+        assert_eq!(
+            clean_message("error: line 26 column 43: duplicate mapping key: internalIP, set DuplicateKeyPolicy in Options if acceptable"),
+            "duplicate mapping key: internalIP"
+        );
+        assert_eq!(clean_message("error: line 6 column 11: invalid u16"), "invalid u16");
+    }
+
+    const BASE: &str = "cluster:\n  name: t\n  kubernetesVersion: \"1.36.0\"\n  apiServer: {endpoint: 10.0.0.1}\n  network: {serviceCIDR: 10.32.0.0/24, podCIDR: 10.200.0.0/22}\npki: {notBefore: \"2026-11-01T00:00:00Z\"}\nencryption: {keys: [key1]}\nnodes:\n  - {name: cp, internalIP: 10.0.0.2, roles: [controlplane, etcd]}\n";
+
+    fn pods(extra: &str) -> Result<Vec<(String, Option<String>)>, Error> {
+        let c = load("t.yaml", format!("{BASE}{extra}").as_bytes())?;
+        Ok(c.topology.nodes.iter().map(|n| (n.name.clone(), n.pod_cidr.map(|c| c.to_string()))).collect())
+    }
+
+    #[test]
+    fn pod_ranges_are_stable_when_nodes_are_appended() -> Result<(), Error> {
+        let a = "  - {name: a, internalIP: 10.0.1.1, roles: [worker]}\n  - {name: b, internalIP: 10.0.1.2, roles: [worker]}\n";
+        let c = "  - {name: c, internalIP: 10.0.1.3, roles: [worker]}\n";
+        let two = pods(a)?;
+        let three = pods(&format!("{a}{c}"))?;
+        assert_eq!(two[..], three[..3]);
+        let all: BTreeSet<_> = three.iter().filter_map(|(_, p)| p.clone()).collect();
+        assert_eq!(all.len(), 3, "ranges must be distinct: {three:?}");
+        assert!(three[0].1.is_none(), "controlplane-only nodes get no pod range");
+        Ok(())
+    }
+
+    #[test]
+    fn allocation_skips_explicit_ranges_and_reports_exhaustion() -> Result<(), Error> {
+        // /22 holds four /24s: three explicit, one left for the automatic worker.
+        let explicit = "  - {name: a, internalIP: 10.0.1.1, roles: [worker], podCIDR: 10.200.0.0/24}\n  - {name: b, internalIP: 10.0.1.2, roles: [worker], podCIDR: 10.200.1.0/24}\n  - {name: c, internalIP: 10.0.1.3, roles: [worker], podCIDR: 10.200.3.0/24}\n";
+        let d = "  - {name: d, internalIP: 10.0.1.4, roles: [worker]}\n";
+        let got = pods(&format!("{explicit}{d}"))?;
+        assert_eq!(got[4].1.as_deref(), Some("10.200.2.0/24"));
+        let e = "  - {name: e, internalIP: 10.0.1.5, roles: [worker]}\n";
+        let err = pods(&format!("{explicit}{d}{e}")).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("holds 1 free /24 ranges but 2 workers need one"), "{err}");
+        Ok(())
     }
 }

@@ -1,1 +1,8 @@
+//! The one integration-test binary: golden trees, CLI behaviour, PKI checks and real-program checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
+mod common;
+mod golden;
+mod pki;
+mod realworld;

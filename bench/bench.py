@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""make bench: wall time and peak RSS of `hardway render` for the shipped example and for generated
+topologies of N workers, to a directory and to a zip. Each figure is the median of several runs.
+
+usage: bench.py HARDWAY_BINARY [N ...]   (default N: 100 1000)
+"""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+binary = sys.argv[1]
+sizes = [int(a) for a in sys.argv[2:]] or [100, 1000]
+repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+secret = os.path.join(repo, "examples/demo.secret")
+
+
+def topology(workers):
+    lines = ["cluster:", "  name: bench", '  kubernetesVersion: "1.36.2"', "  apiServer: {endpoint: 10.0.0.100}",
+             "  network: {serviceCIDR: 10.32.0.0/16, podCIDR: 10.128.0.0/9}",
+             'pki: {notBefore: "2026-11-01T00:00:00Z"}', "encryption: {keys: [key1]}", "nodes:"]
+    for i in range(3):
+        lines.append(f"  - {{name: controller-{i}, internalIP: 10.0.0.{10 + i}, roles: [controlplane, etcd]}}")
+    for i in range(workers):
+        lines.append(f"  - {{name: worker-{i}, internalIP: 10.1.{i // 250}.{i % 250 + 1}, roles: [worker]}}")
+    return "\n".join(lines) + "\n"
+
+
+def measure(topo, out, runs):
+    walls, rss = [], []
+    for _ in range(runs):
+        if os.path.isdir(out):
+            shutil.rmtree(out)
+        elif os.path.exists(out):
+            os.remove(out)
+        t0 = time.perf_counter()
+        p = subprocess.Popen([binary, "render", topo, "--secret", secret, "--out", out],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(p.pid, 0)  # this child's own peak RSS
+        walls.append(time.perf_counter() - t0)
+        if status != 0:
+            sys.exit(p.stderr.read().decode())
+        rss.append(usage.ru_maxrss)
+    return statistics.median(walls), max(rss) / 1024
+
+
+print(f"machine: {os.cpu_count()} cores; binary: {binary}")
+print(f"{'case':<22}{'output':<7}{'nodes':>7}{'wall s':>9}{'ms/node':>9}{'peak MiB':>10}{'files':>8}{'bytes':>12}")
+with tempfile.TemporaryDirectory() as tmp:
+    cases = [("example (3+3)", os.path.join(repo, "examples/cluster.yaml"), 6)]
+    for n in sizes:
+        path = os.path.join(tmp, f"w{n}.yaml")
+        with open(path, "w") as f:
+            f.write(topology(n))
+        cases.append((f"{n} workers", path, n + 3))
+    for name, topo, nodes in cases:
+        for kind in ["dir", "zip"]:
+            out = os.path.join(tmp, "out" + (".zip" if kind == "zip" else ""))
+            runs = 5 if nodes < 500 else 3
+            wall, peak = measure(topo, out, runs)
+            if kind == "dir":
+                files = sum(len(fs) for _, _, fs in os.walk(out))
+                size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+            else:
+                files, size = "-", os.path.getsize(out)
+            print(f"{name:<22}{kind:<7}{nodes:>7}{wall:>9.3f}{wall * 1000 / nodes:>9.2f}{peak:>10.1f}{files!s:>8}{size:>12}")

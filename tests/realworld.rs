@@ -1,0 +1,90 @@
+//! Real consumers of the bundle: kubectl against a TLS endpoint serving the generated apiserver
+//! certificate, and a real 3-member etcd cluster. Servers run only inside `unshare -n` on 127.x.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+pub const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
+
+/// Runs a support script inside a fresh network namespace with loopback up, bounded in time.
+fn in_netns(script: &str, args: &[&Path]) -> Value {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "10", "240", "unshare", "-n", "sh", "-c", "ip link set lo up && exec python3 \"$@\"", "sh"])
+        .arg(repo().join("tests/support").join(script))
+        .args(args);
+    let o = run(&mut cmd);
+    assert!(o.status.success(), "{script} failed ({:?}):\n{}\n{}", o.status, text(&o.stdout), text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{script}: bad JSON ({e}): {}", text(&o.stdout)))
+}
+
+fn have(tools: &[&str]) -> bool {
+    tools.iter().all(|t| tool(t).is_some()) && netns_ok()
+}
+
+#[test]
+fn kubectl_uses_every_kubeconfig_with_the_expected_identity() {
+    if !have(&[KUBECTL, "python3", "ip", "unshare", "timeout"]) {
+        return;
+    }
+    let t = TempDir::new("kubectl");
+    let (a, b) = (t.join("a"), t.join("b"));
+    let bundle = render_text(&demo_yaml(), 21);
+    write_bundle(&bundle, &a);
+    write_bundle(&render_text(&demo_yaml(), 22), &b);
+    let out = in_netns("kubectl_check.py", &[Path::new(KUBECTL), &a, &b]);
+
+    let index: Value = serde_json::from_slice(&bundle.get("index.json").unwrap().bytes).unwrap();
+    let results = out["results"].as_array().unwrap();
+    assert_eq!(results.len(), index["kubeconfigs"].as_array().unwrap().len());
+    assert_eq!(results.len(), 5 + 3, "admin, super-admin, controller-manager, scheduler, kube-proxy, 3 kubelets");
+    for (r, kc) in results.iter().zip(index["kubeconfigs"].as_array().unwrap()) {
+        assert_eq!(r["ok"], true, "{}: kubectl failed: {}", kc["path"], r["error"]);
+        let v = &r["version"];
+        assert_eq!(v["gitVersion"], "v1.36.2-mock");
+        assert_eq!(v["clientCN"], kc["user"], "{}: identity", kc["path"]);
+        assert_eq!(v["clientO"], kc["groups"], "{}: groups", kc["path"]);
+    }
+    // Identities spelled out independently of the code's tables.
+    let ids: Vec<(String, String)> = results
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r["version"]["clientCN"].as_str().unwrap().to_string()))
+        .collect();
+    for (name, cn) in [
+        ("admin", "kubernetes-admin"),
+        ("super-admin", "kubernetes-super-admin"),
+        ("kube-controller-manager", "system:kube-controller-manager"),
+        ("kube-scheduler", "system:kube-scheduler"),
+        ("kube-proxy", "system:kube-proxy"),
+        ("kubelet", "system:node:worker-2"),
+    ] {
+        assert!(ids.contains(&(name.to_string(), cn.to_string())), "{name} as {cn} missing: {ids:?}");
+    }
+    // The endpoint name was checked by kubectl against the apiserver certificate.
+    assert!(results.iter().any(|r| r["tls_server_name"] == "203.0.113.10"));
+    assert!(results.iter().any(|r| r["tls_server_name"] == "127.0.0.1"));
+    let foreign = &out["foreign"];
+    assert_eq!(foreign["ok"], false, "a kubeconfig from another seed was accepted");
+    let err = foreign["error"].as_str().unwrap();
+    assert!(err.contains("unknown authority") || err.contains("unknown certificate authority"), "{err}");
+}
+
+#[test]
+fn etcd_cluster_forms_with_the_generated_certificates() {
+    if !have(&["etcd", "etcdctl", "python3", "ip", "unshare", "timeout"]) {
+        return;
+    }
+    let t = TempDir::new("etcd");
+    let yaml = std::fs::read_to_string(repo().join("tests/fixtures/loopback.yaml")).unwrap();
+    let dir = t.join("bundle");
+    write_bundle(&render_text(&yaml, 31), &dir);
+    let work = t.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let out = in_netns("etcd_cluster.py", &[&dir, &work]);
+    assert_eq!(out["healthy"], true, "cluster did not become healthy: {out:#}");
+    assert_eq!(out["member_list"].as_str().unwrap().lines().count(), 3, "{out:#}");
+    assert_eq!(out["get"], "deterministic", "{out:#}");
+    assert_eq!(out["healthcheck_client_ok"], true, "{out:#}");
+    assert_eq!(out["foreign_ca_refused"], true, "a client cert from the kubernetes CA was accepted: {out:#}");
+}
