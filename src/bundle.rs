@@ -8,6 +8,7 @@ use std::io::{Cursor, Write};
 
 pub const MODE_SECRET: u32 = 0o600;
 pub const MODE_PUBLIC: u32 = 0o644;
+pub const MODE_EXEC: u32 = 0o755;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {

@@ -56,7 +56,30 @@ struct NodeEntry<'a> {
     external_ip: Option<String>,
     #[serde(rename = "podCIDR")]
     pod_cidr: Option<String>,
+    arch: &'static str,
+    binaries: &'static str,
     files: &'a [Placed],
+    #[serde(rename = "userData")]
+    user_data: String,
+    #[serde(rename = "userDataBytes")]
+    user_data_bytes: usize,
+    #[serde(rename = "userDataGzip")]
+    user_data_gzip: String,
+    #[serde(rename = "userDataGzipBytes")]
+    user_data_gzip_bytes: usize,
+    units: Vec<&'static str>,
+    downloads: Vec<DownloadEntry>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DownloadEntry {
+    component: &'static str,
+    version: String,
+    url: String,
+    /// Where the expected sha256 comes from: "topology" (pinned) or the URL of the published checksum.
+    sha256_source: String,
+    sha256: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -96,18 +119,45 @@ pub fn rfc3339(t: time::OffsetDateTime) -> Result<String> {
     t.format(&time::format_description::well_known::Rfc3339).map_err(|e| Error::internal("time format", e))
 }
 
-pub fn build(t: &Topology, pki: &Pki, kcs: &[Kubeconfig], node_files: &[Vec<Placed>]) -> Result<String> {
+pub fn build(
+    t: &Topology,
+    pki: &Pki,
+    kcs: &[Kubeconfig],
+    node_files: &[Vec<Placed>],
+    user_data_sizes: &[(usize, usize)],
+) -> Result<String> {
     let nodes = t
         .nodes
         .iter()
         .zip(node_files)
-        .map(|(n, files)| NodeEntry {
+        .zip(user_data_sizes)
+        .map(|((n, files), (plain, gz))| NodeEntry {
             name: &n.name,
             roles: n.roles.iter().map(|r| r.as_str()).collect(),
             internal_ip: n.internal_ip.to_string(),
             external_ip: n.external_ip.map(|i| i.to_string()),
             pod_cidr: n.pod_cidr.map(|c| c.to_string()),
+            arch: n.arch.as_str(),
+            binaries: match n.binaries {
+                crate::topology::BinarySource::Download => "download",
+                crate::topology::BinarySource::Preinstalled => "preinstalled",
+            },
             files,
+            user_data: crate::userdata::plain_path(&n.name),
+            user_data_bytes: *plain,
+            user_data_gzip: crate::userdata::gzip_path(&n.name),
+            user_data_gzip_bytes: *gz,
+            units: crate::nodeconf::units(n),
+            downloads: crate::nodeconf::downloads(t, n)
+                .into_iter()
+                .map(|d| DownloadEntry {
+                    component: d.component,
+                    version: d.version,
+                    sha256_source: if d.sha256.is_empty() { d.sums_url } else { "topology".into() },
+                    sha256: (!d.sha256.is_empty()).then_some(d.sha256),
+                    url: d.url,
+                })
+                .collect(),
         })
         .collect();
     let mut certificates = Vec::with_capacity(pki.certs.len());

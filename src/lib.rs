@@ -10,6 +10,7 @@ pub mod error;
 pub mod index;
 pub mod kubeconfig;
 pub mod net;
+pub mod nodeconf;
 pub mod nodes;
 pub mod output;
 mod par;
@@ -17,6 +18,7 @@ pub mod pki;
 pub mod secrets;
 mod templates;
 pub mod topology;
+pub mod userdata;
 pub mod versions;
 
 pub use bundle::{Bundle, Entry};
@@ -51,8 +53,20 @@ pub fn render(t: &Topology, secrets: &Secrets) -> Result<Bundle> {
         MODE_PUBLIC,
     )?;
 
-    let node_files = t.nodes.iter().map(|n| nodes::files_for(n, &pki, &kcs)).collect::<Result<Vec<_>>>()?;
-    b.add("index.json", index::build(t, &pki, &kcs, &node_files)?, MODE_PUBLIC)?;
+    nodeconf::add_shared(t, &mut b)?;
+    for n in &t.nodes {
+        nodeconf::add_node(t, n, &mut b)?;
+        nodeconf::add_install_script(t, n, &mut b)?;
+    }
+    let node_files = t.nodes.iter().map(|n| nodes::files_for(t, n, &pki, &kcs)).collect::<Result<Vec<_>>>()?;
+    let mut sizes = Vec::with_capacity(t.nodes.len());
+    for (n, files) in t.nodes.iter().zip(&node_files) {
+        let ud = userdata::render(t, n, files, &b)?;
+        sizes.push((ud.plain.len(), ud.gzip.len()));
+        b.add(userdata::plain_path(&n.name), ud.plain, MODE_SECRET)?;
+        b.add(userdata::gzip_path(&n.name), ud.gzip, MODE_SECRET)?;
+    }
+    b.add("index.json", index::build(t, &pki, &kcs, &node_files, &sizes)?, MODE_PUBLIC)?;
     b.add("README.md", readme(t)?, MODE_PUBLIC)?;
     let sums = b.sha256sums();
     b.add("SHA256SUMS", sums, MODE_PUBLIC)?;

@@ -1,10 +1,10 @@
 //! Which bundle files each node needs and where they go on the node: a table by role.
 
-use crate::bundle::{MODE_PUBLIC, MODE_SECRET};
+use crate::bundle::{MODE_EXEC, MODE_PUBLIC, MODE_SECRET};
 use crate::error::Result;
 use crate::kubeconfig::Kubeconfig;
 use crate::pki::{profiles, Pki};
-use crate::topology::{Node, Role};
+use crate::topology::{Node, Role, Runtime, Topology};
 use serde::Serialize;
 
 pub const SA_KEY: &str = "pki/service-account.key";
@@ -22,53 +22,98 @@ pub enum Source {
     SaKey,
     SaPub,
     Encryption,
+    /// A cluster-level configuration file, by bundle path.
+    Shared(&'static str),
+    /// One of the node's own generated files, relative to `nodes/<name>/`.
+    Own(&'static str),
+}
+
+/// When a table entry applies, beyond the role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// containerd comes from its release tarball, so hardway supplies its unit.
+    RuntimeTarballs,
 }
 
 #[derive(Debug)]
 pub struct NodeFile {
-    pub role: Role,
+    /// `None`: every node.
+    pub role: Option<Role>,
     pub source: Source,
     /// Absolute path on the node (kubeadm layout).
     pub path: &'static str,
+    pub when: When,
 }
 
+use crate::nodeconf as nc;
 use Role::*;
 use Source::*;
 
+const fn cp(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(ControlPlane), source, path, when: When::Always }
+}
+const fn etcd(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(Etcd), source, path, when: When::Always }
+}
+const fn worker(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(Worker), source, path, when: When::Always }
+}
+const fn every(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: None, source, path, when: When::Always }
+}
+
 /// kubeadm's layout: /etc/kubernetes/pki for the control plane, /etc/kubernetes/pki/etcd for etcd,
-/// /var/lib/kubelet/pki for the kubelet's serving pair.
+/// /var/lib/kubelet/pki for the kubelet's serving pair; units in /etc/systemd/system.
 #[rustfmt::skip]
 pub const NODE_FILES: &[NodeFile] = &[
-    NodeFile { role: ControlPlane, source: Cert("kubernetes-ca"), path: "/etc/kubernetes/pki/ca.crt" },
-    NodeFile { role: ControlPlane, source: Key("kubernetes-ca"), path: "/etc/kubernetes/pki/ca.key" },
-    NodeFile { role: ControlPlane, source: Cert("apiserver"), path: "/etc/kubernetes/pki/apiserver.crt" },
-    NodeFile { role: ControlPlane, source: Key("apiserver"), path: "/etc/kubernetes/pki/apiserver.key" },
-    NodeFile { role: ControlPlane, source: Cert("apiserver-kubelet-client"), path: "/etc/kubernetes/pki/apiserver-kubelet-client.crt" },
-    NodeFile { role: ControlPlane, source: Key("apiserver-kubelet-client"), path: "/etc/kubernetes/pki/apiserver-kubelet-client.key" },
-    NodeFile { role: ControlPlane, source: Cert("etcd-ca"), path: "/etc/kubernetes/pki/etcd/ca.crt" },
-    NodeFile { role: ControlPlane, source: Cert("apiserver-etcd-client"), path: "/etc/kubernetes/pki/apiserver-etcd-client.crt" },
-    NodeFile { role: ControlPlane, source: Key("apiserver-etcd-client"), path: "/etc/kubernetes/pki/apiserver-etcd-client.key" },
-    NodeFile { role: ControlPlane, source: Cert("front-proxy-ca"), path: "/etc/kubernetes/pki/front-proxy-ca.crt" },
-    NodeFile { role: ControlPlane, source: Cert("front-proxy-client"), path: "/etc/kubernetes/pki/front-proxy-client.crt" },
-    NodeFile { role: ControlPlane, source: Key("front-proxy-client"), path: "/etc/kubernetes/pki/front-proxy-client.key" },
-    NodeFile { role: ControlPlane, source: SaKey, path: "/etc/kubernetes/pki/sa.key" },
-    NodeFile { role: ControlPlane, source: SaPub, path: "/etc/kubernetes/pki/sa.pub" },
-    NodeFile { role: ControlPlane, source: Encryption, path: "/etc/kubernetes/encryption-config.yaml" },
-    NodeFile { role: ControlPlane, source: Kubeconfig("kube-controller-manager"), path: "/etc/kubernetes/controller-manager.conf" },
-    NodeFile { role: ControlPlane, source: Kubeconfig("kube-scheduler"), path: "/etc/kubernetes/scheduler.conf" },
-    NodeFile { role: ControlPlane, source: Kubeconfig("admin"), path: "/etc/kubernetes/admin.conf" },
-    NodeFile { role: Etcd, source: Cert("etcd-ca"), path: "/etc/kubernetes/pki/etcd/ca.crt" },
-    NodeFile { role: Etcd, source: Cert("etcd-server"), path: "/etc/kubernetes/pki/etcd/server.crt" },
-    NodeFile { role: Etcd, source: Key("etcd-server"), path: "/etc/kubernetes/pki/etcd/server.key" },
-    NodeFile { role: Etcd, source: Cert("etcd-peer"), path: "/etc/kubernetes/pki/etcd/peer.crt" },
-    NodeFile { role: Etcd, source: Key("etcd-peer"), path: "/etc/kubernetes/pki/etcd/peer.key" },
-    NodeFile { role: Etcd, source: Cert("etcd-healthcheck-client"), path: "/etc/kubernetes/pki/etcd/healthcheck-client.crt" },
-    NodeFile { role: Etcd, source: Key("etcd-healthcheck-client"), path: "/etc/kubernetes/pki/etcd/healthcheck-client.key" },
-    NodeFile { role: Worker, source: Cert("kubernetes-ca"), path: "/etc/kubernetes/pki/ca.crt" },
-    NodeFile { role: Worker, source: Cert("kubelet-server"), path: "/var/lib/kubelet/pki/kubelet.crt" },
-    NodeFile { role: Worker, source: Key("kubelet-server"), path: "/var/lib/kubelet/pki/kubelet.key" },
-    NodeFile { role: Worker, source: Kubeconfig("kubelet"), path: "/etc/kubernetes/kubelet.conf" },
-    NodeFile { role: Worker, source: Kubeconfig("kube-proxy"), path: "/etc/kubernetes/kube-proxy.conf" },
+    cp(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt"),
+    cp(Key("kubernetes-ca"), "/etc/kubernetes/pki/ca.key"),
+    cp(Cert("apiserver"), "/etc/kubernetes/pki/apiserver.crt"),
+    cp(Key("apiserver"), "/etc/kubernetes/pki/apiserver.key"),
+    cp(Cert("apiserver-kubelet-client"), "/etc/kubernetes/pki/apiserver-kubelet-client.crt"),
+    cp(Key("apiserver-kubelet-client"), "/etc/kubernetes/pki/apiserver-kubelet-client.key"),
+    cp(Cert("etcd-ca"), "/etc/kubernetes/pki/etcd/ca.crt"),
+    cp(Cert("apiserver-etcd-client"), "/etc/kubernetes/pki/apiserver-etcd-client.crt"),
+    cp(Key("apiserver-etcd-client"), "/etc/kubernetes/pki/apiserver-etcd-client.key"),
+    cp(Cert("front-proxy-ca"), "/etc/kubernetes/pki/front-proxy-ca.crt"),
+    cp(Cert("front-proxy-client"), "/etc/kubernetes/pki/front-proxy-client.crt"),
+    cp(Key("front-proxy-client"), "/etc/kubernetes/pki/front-proxy-client.key"),
+    cp(SaKey, "/etc/kubernetes/pki/sa.key"),
+    cp(SaPub, "/etc/kubernetes/pki/sa.pub"),
+    cp(Encryption, "/etc/kubernetes/encryption-config.yaml"),
+    cp(Kubeconfig("kube-controller-manager"), "/etc/kubernetes/controller-manager.conf"),
+    cp(Kubeconfig("kube-scheduler"), "/etc/kubernetes/scheduler.conf"),
+    cp(Own(nc::APISERVER_UNIT), "/etc/systemd/system/kube-apiserver.service"),
+    cp(Shared(nc::KCM_UNIT), "/etc/systemd/system/kube-controller-manager.service"),
+    cp(Shared(nc::SCHEDULER_UNIT), "/etc/systemd/system/kube-scheduler.service"),
+    cp(Shared(nc::SCHEDULER_CONFIG), "/etc/kubernetes/kube-scheduler.yaml"),
+    cp(Shared(nc::AUDIT_POLICY), "/etc/kubernetes/audit-policy.yaml"),
+    etcd(Cert("etcd-ca"), "/etc/kubernetes/pki/etcd/ca.crt"),
+    etcd(Cert("etcd-server"), "/etc/kubernetes/pki/etcd/server.crt"),
+    etcd(Key("etcd-server"), "/etc/kubernetes/pki/etcd/server.key"),
+    etcd(Cert("etcd-peer"), "/etc/kubernetes/pki/etcd/peer.crt"),
+    etcd(Key("etcd-peer"), "/etc/kubernetes/pki/etcd/peer.key"),
+    etcd(Cert("etcd-healthcheck-client"), "/etc/kubernetes/pki/etcd/healthcheck-client.crt"),
+    etcd(Key("etcd-healthcheck-client"), "/etc/kubernetes/pki/etcd/healthcheck-client.key"),
+    etcd(Own(nc::ETCD_UNIT), "/etc/systemd/system/etcd.service"),
+    worker(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt"),
+    worker(Cert("kubelet-server"), "/var/lib/kubelet/pki/kubelet.crt"),
+    worker(Key("kubelet-server"), "/var/lib/kubelet/pki/kubelet.key"),
+    worker(Kubeconfig("kubelet"), "/etc/kubernetes/kubelet.conf"),
+    worker(Kubeconfig("kube-proxy"), "/etc/kubernetes/kube-proxy.conf"),
+    worker(Own(nc::KUBELET_UNIT), "/etc/systemd/system/kubelet.service"),
+    worker(Own(nc::KUBELET_CONFIG), "/var/lib/kubelet/config.yaml"),
+    worker(Own(nc::KUBE_PROXY_UNIT), "/etc/systemd/system/kube-proxy.service"),
+    worker(Shared(nc::KUBE_PROXY_CONFIG), "/var/lib/kube-proxy/config.yaml"),
+    worker(Own(nc::CNI_BRIDGE), "/etc/cni/net.d/10-bridge.conf"),
+    worker(Shared(nc::CNI_LOOPBACK), "/etc/cni/net.d/99-loopback.conf"),
+    worker(Shared(nc::CONTAINERD_CONFIG), "/etc/containerd/config.toml"),
+    worker(Shared(nc::CRICTL_CONFIG), "/etc/crictl.yaml"),
+    NodeFile { role: Some(Worker), source: Shared(nc::CONTAINERD_UNIT), path: "/etc/systemd/system/containerd.service", when: When::RuntimeTarballs },
+    every(Shared(nc::MODULES_LOAD), "/etc/modules-load.d/kubernetes.conf"),
+    every(Shared(nc::SYSCTL), "/etc/sysctl.d/99-kubernetes.conf"),
+    every(Own(nc::INSTALL_SCRIPT), "/usr/local/lib/hardway/install.sh"),
 ];
 
 /// One file on one node.
@@ -110,13 +155,23 @@ fn resolve(source: Source, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result
         SaKey => (SA_KEY.into(), MODE_SECRET),
         SaPub => (SA_PUB.into(), MODE_PUBLIC),
         Encryption => (ENCRYPTION_CONFIG.into(), MODE_SECRET),
+        Shared(path) => (path.into(), MODE_PUBLIC),
+        Own(rel) if rel == nc::INSTALL_SCRIPT => (nc::node_path(&node.name, rel), MODE_EXEC),
+        Own(rel) => (nc::node_path(&node.name, rel), MODE_PUBLIC),
     })
 }
 
 /// Every file `node` needs, sorted by path on the node, each path once.
-pub fn files_for(node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result<Vec<Placed>> {
+pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result<Vec<Placed>> {
     let mut out: Vec<Placed> = Vec::new();
-    for f in NODE_FILES.iter().filter(|f| node.has(f.role)) {
+    let applies = |f: &NodeFile| {
+        f.role.is_none_or(|r| node.has(r))
+            && match f.when {
+                When::Always => true,
+                When::RuntimeTarballs => t.binaries.runtime == Runtime::Tarballs,
+            }
+    };
+    for f in NODE_FILES.iter().filter(|f| applies(f)) {
         if out.iter().any(|p| p.path == f.path) {
             continue; // e.g. etcd/ca.crt on a stacked controlplane+etcd node
         }
@@ -139,7 +194,7 @@ mod tests {
                 Cert(n) | Key(n) => {
                     let p = profiles::find(n).unwrap_or_else(|| panic!("unknown cert {n}"));
                     if let profiles::Scope::PerNode(r) = p.scope {
-                        assert_eq!(r, f.role, "{n} is issued only to {r:?} nodes");
+                        assert_eq!(Some(r), f.role, "{n} is issued only to {r:?} nodes");
                     }
                 }
                 Kubeconfig(n) => {
@@ -156,7 +211,7 @@ mod tests {
 
     #[test]
     fn workers_never_get_a_ca_key_or_cluster_secrets() {
-        for f in NODE_FILES.iter().filter(|f| f.role != ControlPlane) {
+        for f in NODE_FILES.iter().filter(|f| f.role != Some(ControlPlane)) {
             if let Key(n) = f.source {
                 assert!(!profiles::find(n).is_some_and(|p| p.is_ca()), "{:?} gets CA key {n}", f.role);
             }

@@ -10,6 +10,17 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("encryption-config.yaml.j2", include_str!("../templates/encryption-config.yaml.j2")),
     ("admin-rbac.yaml.j2", include_str!("../templates/admin-rbac.yaml.j2")),
     ("bundle-README.md.j2", include_str!("../templates/bundle-README.md.j2")),
+    ("unit.service.j2", include_str!("../templates/unit.service.j2")),
+    ("kubelet-config.yaml.j2", include_str!("../templates/kubelet-config.yaml.j2")),
+    ("kube-proxy-config.yaml.j2", include_str!("../templates/kube-proxy-config.yaml.j2")),
+    ("kube-scheduler.yaml.j2", include_str!("../templates/kube-scheduler.yaml.j2")),
+    ("audit-policy.yaml.j2", include_str!("../templates/audit-policy.yaml.j2")),
+    ("containerd-config.toml.j2", include_str!("../templates/containerd-config.toml.j2")),
+    ("crictl.yaml.j2", include_str!("../templates/crictl.yaml.j2")),
+    ("modules-load.conf", include_str!("../templates/modules-load.conf")),
+    ("sysctl.conf", include_str!("../templates/sysctl.conf")),
+    ("install.sh.j2", include_str!("../templates/install.sh.j2")),
+    ("user-data.yaml.j2", include_str!("../templates/user-data.yaml.j2")),
 ];
 
 fn env() -> &'static Result<Environment<'static>, String> {
@@ -21,6 +32,7 @@ fn env() -> &'static Result<Environment<'static>, String> {
         env.set_keep_trailing_newline(true);
         // Strict mode lets an undefined value reach a filter; our tojson refuses it instead of printing null.
         env.add_filter("tojson", tojson);
+        env.add_filter("shq", crate::nodeconf::shell_quote_filter);
         for (name, src) in TEMPLATES {
             env.add_template(name, src).map_err(|e| format!("{name}: {e}"))?;
         }

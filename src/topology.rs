@@ -27,6 +27,53 @@ pub struct RawTopology {
     pub pki: RawPki,
     pub encryption: RawEncryption,
     pub nodes: Vec<RawNode>,
+    #[serde(default)]
+    pub binaries: RawBinaries,
+    #[serde(default, rename = "userData")]
+    pub user_data: RawUserData,
+}
+
+/// How binaries reach the nodes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawBinaries {
+    #[serde(default)]
+    pub source: BinarySource,
+    /// Kubernetes release binaries: `{baseURL}/v{version}/bin/linux/{arch}/{name}`.
+    #[serde(rename = "baseURL", default)]
+    pub base_url: Option<String>,
+    /// etcd release tarballs: `{etcdBaseURL}/v{v}/etcd-v{v}-linux-{arch}.tar.gz`.
+    #[serde(rename = "etcdBaseURL", default)]
+    pub etcd_base_url: Option<String>,
+    /// containerd, runc, CNI plugins and crictl release files, laid out as on GitHub releases.
+    #[serde(rename = "runtimeBaseURL", default)]
+    pub runtime_base_url: Option<String>,
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// `component/arch` -> sha256 hex. Absent ones are fetched from the checksum files published
+    /// beside the downloads.
+    #[serde(default)]
+    pub sha256: BTreeMap<String, String>,
+    #[serde(default)]
+    pub versions: RawComponentVersions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawComponentVersions {
+    pub etcd: Option<String>,
+    pub containerd: Option<String>,
+    pub runc: Option<String>,
+    pub cni_plugins: Option<String>,
+    pub crictl: Option<String>,
+    pub pause: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawUserData {
+    /// Maximum size of a node's user-data in bytes (the gzip copy must fit). Default: EC2's 16,384.
+    pub budget_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +111,9 @@ pub struct RawNetwork {
     /// Prefix length of each worker's pod range when allocated automatically (default /24, IPv6 /64).
     #[serde(rename = "nodeCIDRMaskSize", default)]
     pub node_cidr_mask_size: Option<u8>,
+    /// Cluster DNS Service address (default: the 10th address of serviceCIDR).
+    #[serde(rename = "clusterDNS", default)]
+    pub cluster_dns: Option<String>,
 }
 
 fn default_dns_domain() -> String {
@@ -108,6 +158,11 @@ pub struct RawNode {
     pub roles: Vec<String>,
     #[serde(rename = "podCIDR", default)]
     pub pod_cidr: Option<String>,
+    #[serde(default)]
+    pub arch: Arch,
+    /// Overrides `binaries.source` for this node.
+    #[serde(default)]
+    pub binaries: Option<BinarySource>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,6 +211,85 @@ impl Provider {
     }
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BinarySource {
+    /// Download and sha256-verify every binary at first boot.
+    #[default]
+    Download,
+    /// The image already has every binary; user-data only configures.
+    Preinstalled,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// containerd, runc, CNI plugins and crictl from their release tarballs (/usr/local/bin, /opt/cni/bin).
+    #[default]
+    Tarballs,
+    /// containerd, runc and CNI plugins from the distribution's packages (/usr/bin, /usr/lib/cni).
+    Packages,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    #[default]
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+/// Versions of the components that are not Kubernetes itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentVersions {
+    pub etcd: String,
+    pub containerd: String,
+    pub runc: String,
+    pub cni_plugins: String,
+    pub crictl: String,
+    pub pause: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    pub source: BinarySource,
+    pub base_url: String,
+    pub etcd_base_url: String,
+    pub runtime_base_url: String,
+    pub runtime: Runtime,
+    pub sha256: BTreeMap<String, String>,
+    pub versions: ComponentVersions,
+}
+
+pub const DEFAULT_BASE_URL: &str = "https://dl.k8s.io/release";
+pub const DEFAULT_ETCD_BASE_URL: &str = "https://github.com/etcd-io/etcd/releases/download";
+pub const DEFAULT_RUNTIME_BASE_URL: &str = "https://github.com";
+/// EC2's limit on raw user-data.
+pub const DEFAULT_USER_DATA_BUDGET: usize = 16_384;
+/// Components whose checksums may be pinned in `binaries.sha256` as `component/arch`.
+pub const COMPONENTS: &[&str] = &[
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+    "etcd",
+    "containerd",
+    "runc",
+    "cni-plugins",
+    "crictl",
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     ControlPlane,
@@ -202,6 +336,8 @@ pub struct Node {
     pub roles: Vec<Role>,
     /// Workers only: given in the topology or allocated from the cluster pod CIDR.
     pub pod_cidr: Option<Cidr>,
+    pub arch: Arch,
+    pub binaries: BinarySource,
 }
 
 impl Node {
@@ -245,6 +381,9 @@ pub struct Topology {
     pub provider: Provider,
     pub encryption_keys: Vec<String>,
     pub nodes: Vec<Node>,
+    pub cluster_dns: IpAddr,
+    pub binaries: Binaries,
+    pub user_data_budget: usize,
 }
 
 impl Topology {
@@ -255,9 +394,10 @@ impl Topology {
     pub fn kubernetes_service_ip(&self) -> Option<IpAddr> {
         self.service_cidr.nth(1)
     }
-    /// The cluster DNS Service address: the 10th address of the service range (kubeadm's convention).
+    /// The cluster DNS Service address: `network.clusterDNS`, by default the 10th address of the
+    /// service range (kubeadm's convention).
     pub fn cluster_dns_ip(&self) -> Option<IpAddr> {
-        self.service_cidr.nth(10)
+        Some(self.cluster_dns)
     }
     pub fn endpoint_url(&self) -> String {
         crate::net::url(&self.endpoint.as_string(), self.port)
@@ -524,14 +664,50 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
         );
     }
 
+    let cluster_dns = match (&net.cluster_dns, service_cidr) {
+        (Some(s), Some(sc)) => match s.parse::<IpAddr>() {
+            Ok(ip) if sc.contains(ip) && Some(ip) != sc.nth(0) && Some(ip) != sc.nth(1) => Some(ip),
+            Ok(ip) => {
+                c.err(
+                    "cluster.network.clusterDNS",
+                    format!("{ip} must be an address of serviceCIDR {sc} other than its first two"),
+                );
+                None
+            }
+            Err(_) => {
+                c.err("cluster.network.clusterDNS", format!("{s:?} is not an IP address"));
+                None
+            }
+        },
+        (None, Some(sc)) => sc.nth(10),
+        (_, None) => None,
+    };
+    let binaries = validate_binaries(&raw.binaries, version, &mut c);
+    let user_data_budget = raw.user_data.budget_bytes.unwrap_or(DEFAULT_USER_DATA_BUDGET);
+    if user_data_budget < 4096 {
+        c.err(
+            "userData.budgetBytes",
+            format!("{user_data_budget} bytes cannot hold any node's user-data; use at least 4096"),
+        );
+    }
+
     // nodes
     let nodes = validate_nodes(raw, &mut c, service_cidr, pod_cidr, mask);
 
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
-    match (version, endpoint, service_cidr, pod_cidr, not_before, nodes) {
-        (Some(version), Some(endpoint), Some(service_cidr), Some(pod_cidr), Some(not_before), Some(nodes)) => {
+    match (version, endpoint, service_cidr, pod_cidr, not_before, nodes, cluster_dns, binaries) {
+        (
+            Some(version),
+            Some(endpoint),
+            Some(service_cidr),
+            Some(pod_cidr),
+            Some(not_before),
+            Some(nodes),
+            Some(cluster_dns),
+            Some(binaries),
+        ) => {
             let topology = Topology {
                 name,
                 version,
@@ -548,7 +724,16 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 provider: enc.provider,
                 encryption_keys: enc.keys.clone(),
                 nodes,
+                cluster_dns,
+                binaries,
+                user_data_budget,
             };
+            if topology.binaries.runtime == Runtime::Packages && topology.version.minor >= 36 {
+                c.warn(
+                    "binaries.runtime",
+                    "distribution packages ship containerd 1.x (Debian 12/13, Ubuntu 24.04); Kubernetes 1.36 and later need containerd 2.x: prefer runtime: tarballs",
+                );
+            }
             if let Some(p) = check_endpoint(&topology) {
                 c.warnings.push(p);
             }
@@ -557,6 +742,81 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
         // Every None above recorded a problem, so this arm is unreachable in practice.
         _ => Err(vec![Problem::new("", "topology is incomplete")]),
     }
+}
+
+/// Characters allowed in URLs and versions that end up in shell scripts and unit files: no quotes,
+/// spaces, `$`, backquotes or other shell syntax.
+fn is_plain_url(s: &str) -> bool {
+    s.starts_with("https://")
+        && s.len() > "https://".len()
+        && !s.ends_with('/')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/%+@".contains(&b))
+}
+
+fn is_plain_version(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s.starts_with(|c: char| c.is_ascii_digit())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.+".contains(&b))
+}
+
+fn validate_binaries(raw: &RawBinaries, version: Option<Version>, c: &mut Collector) -> Option<Binaries> {
+    let before = c.problems.len();
+    let mut url = |field: &str, v: &Option<String>, default: &str| -> String {
+        let u = v.clone().unwrap_or_else(|| default.to_string());
+        if !is_plain_url(&u) {
+            c.err(
+                format!("binaries.{field}"),
+                format!("{u:?} must be an https:// URL without a trailing slash, spaces, quotes or shell characters"),
+            );
+        }
+        u
+    };
+    let base_url = url("baseURL", &raw.base_url, DEFAULT_BASE_URL);
+    let etcd_base_url = url("etcdBaseURL", &raw.etcd_base_url, DEFAULT_ETCD_BASE_URL);
+    let runtime_base_url = url("runtimeBaseURL", &raw.runtime_base_url, DEFAULT_RUNTIME_BASE_URL);
+    for (k, v) in &raw.sha256 {
+        let path = format!("binaries.sha256.{k:?}");
+        match k.split_once('/') {
+            Some((comp, arch)) if COMPONENTS.contains(&comp) && ["amd64", "arm64"].contains(&arch) => {}
+            _ => c.err(
+                &path,
+                format!(
+                    "keys are component/arch with a component of {} and arch amd64 or arm64",
+                    COMPONENTS.join(", ")
+                ),
+            ),
+        }
+        if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            c.err(&path, "must be 64 lowercase hex digits (a sha256)");
+        }
+    }
+    let defaults = version.and_then(versions::lookup)?;
+    let rv = &raw.versions;
+    let mut pick = |field: &str, v: &Option<String>, default: &str| -> String {
+        let s = v.clone().unwrap_or_else(|| default.to_string());
+        if !is_plain_version(&s) {
+            c.err(format!("binaries.versions.{field}"), format!("{s:?} is not a release version like \"3.6.4\""));
+        }
+        s
+    };
+    let versions = ComponentVersions {
+        etcd: pick("etcd", &rv.etcd, defaults.etcd),
+        containerd: pick("containerd", &rv.containerd, defaults.containerd),
+        runc: pick("runc", &rv.runc, defaults.runc),
+        cni_plugins: pick("cniPlugins", &rv.cni_plugins, defaults.cni_plugins),
+        crictl: pick("crictl", &rv.crictl, defaults.crictl),
+        pause: pick("pause", &rv.pause, defaults.pause),
+    };
+    (c.problems.len() == before).then(|| Binaries {
+        source: raw.source,
+        base_url,
+        etcd_base_url,
+        runtime_base_url,
+        runtime: raw.runtime,
+        sha256: raw.sha256.clone(),
+        versions,
+    })
 }
 
 fn check_endpoint(t: &Topology) -> Option<Problem> {
@@ -683,6 +943,8 @@ fn validate_nodes(
                 external_ip: external_ip.flatten(),
                 roles,
                 pod_cidr: node_pod_cidr,
+                arch: rn.arch,
+                binaries: rn.binaries.unwrap_or(raw.binaries.source),
             });
         }
     }

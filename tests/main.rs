@@ -4,5 +4,6 @@
 mod cli;
 mod common;
 mod golden;
+mod nodes;
 mod pki;
 mod realworld;

@@ -182,23 +182,28 @@ fn rsa_and_single_node_bundles_check_out() {
     }
 }
 
+fn changed(before: &Bundle, after: &Bundle) -> Vec<String> {
+    before.iter().filter(|(p, e)| after.get(p) != Some(*e)).map(|(p, _)| p.clone()).collect()
+}
+
 #[test]
-fn a_worker_added_changes_no_existing_certificate_or_key() {
+fn a_worker_added_changes_only_the_files_that_list_nodes() {
     let before = render_text(&demo_yaml(), 5);
-    let more = demo_yaml()
-        + "  - {name: worker-3, internalIP: 10.240.0.23, roles: [worker]}\n"
-        + "  - {name: controller-3, internalIP: 10.240.0.13, roles: [etcd]}\n";
-    let after = render_text(&more, 5);
-    let mut changed = Vec::new();
-    for (path, e) in before.iter() {
-        match after.get(path) {
-            Some(a) if a == e => {}
-            _ => changed.push(path.clone()),
-        }
-    }
-    // Only the files that list nodes may change.
-    assert_eq!(changed, ["SHA256SUMS", "index.json"], "changed: {changed:?}");
+    let worker = demo_yaml() + "  - {name: worker-3, internalIP: 10.240.0.23, roles: [worker]}\n";
+    let after = render_text(&worker, 5);
+    assert_eq!(changed(&before, &after), ["SHA256SUMS", "index.json"]);
     assert!(after.get("nodes/worker-3/pki/kubelet-client.crt").is_some());
+    assert!(after.get("user-data/worker-3.yaml").is_some());
+
+    // A new etcd member changes the units and user-data that list the members, never a certificate or key.
+    let member = demo_yaml() + "  - {name: controller-3, internalIP: 10.240.0.13, roles: [etcd]}\n";
+    let after = render_text(&member, 5);
+    let changed = changed(&before, &after);
+    assert!(changed.iter().all(|p| !p.ends_with(".crt") && !p.ends_with(".key")), "{changed:?}");
+    assert!(changed.contains(&"nodes/controller-0/systemd/etcd.service".to_string()));
+    assert!(changed.contains(&"nodes/controller-2/systemd/kube-apiserver.service".to_string()));
+    assert!(!changed.iter().any(|p| p.contains("worker-")), "workers do not list etcd members: {changed:?}");
+
     // And a different seed changes every key.
     let other = render_text(&demo_yaml(), 6);
     assert_ne!(other.get("pki/kubernetes-ca.key"), before.get("pki/kubernetes-ca.key"));

@@ -70,8 +70,10 @@ fn kubectl_uses_every_kubeconfig_with_the_expected_identity() {
     assert!(err.contains("unknown authority") || err.contains("unknown certificate authority"), "{err}");
 }
 
+/// The members run the command lines of the generated etcd.service units (paths mapped into a temp
+/// dir), with the generated certificates.
 #[test]
-fn etcd_cluster_forms_with_the_generated_certificates() {
+fn etcd_cluster_forms_from_the_generated_units_and_certificates() {
     if !have(&["etcd", "etcdctl", "python3", "ip", "unshare", "timeout"]) {
         return;
     }
@@ -81,7 +83,10 @@ fn etcd_cluster_forms_with_the_generated_certificates() {
     write_bundle(&render_text(&yaml, 31), &dir);
     let work = t.join("work");
     std::fs::create_dir(&work).unwrap();
-    let out = in_netns("etcd_cluster.py", &[&dir, &work]);
+    let out = in_netns("etcd_cluster.py", &[&dir, &work, Path::new("--units")]);
+    let argv = out["argv"][1].as_array().unwrap();
+    assert!(argv.iter().any(|a| a == "--name=m1"), "argv not from the unit: {argv:?}");
+    assert!(argv.iter().any(|a| a.as_str().unwrap().starts_with("--initial-cluster=m0=https://127.0.10.1:2380,")));
     assert_eq!(out["healthy"], true, "cluster did not become healthy: {out:#}");
     assert_eq!(out["member_list"].as_str().unwrap().lines().count(), 3, "{out:#}");
     assert_eq!(out["get"], "deterministic", "{out:#}");

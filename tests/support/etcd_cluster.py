@@ -56,8 +56,10 @@ def from_unit(m):
             elif flag_path.startswith("/var/lib/etcd"):
                 a = a.replace(flag_path, os.path.join(work, m["name"]))
         out.append(a)
-    # Three members cannot all listen on 127.0.0.1:2379 on one machine.
-    return [a.replace("https://127.0.0.1:2379,", "").replace(",https://127.0.0.1:2379", "") for a in out]
+    # Three members cannot all listen on 127.0.0.1:2379 (or :2381 for metrics) on one machine.
+    ip = m["internalIP"]
+    return [a.replace(",https://127.0.0.1:2379", "").replace("http://127.0.0.1:2381", f"http://{ip}:2381")
+            for a in out]
 
 
 cluster = ",".join(f"{m['name']}=https://{m['internalIP']}:2380" for m in members)
@@ -68,6 +70,7 @@ try:
     for m in members:
         os.makedirs(os.path.join(work, m["name"]), mode=0o700, exist_ok=True)
         argv = from_unit(m) if use_units else handwritten(m, cluster)
+        result.setdefault("argv", []).append(argv)
         log = open(os.path.join(work, m["name"] + ".log"), "w")
         logs.append(log.name)
         procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))

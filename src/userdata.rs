@@ -1,0 +1,168 @@
+//! Per-node cloud-init user-data: a `#cloud-config` that writes every file of the node, installs the
+//! binaries and starts the units in order; plus its gzip copy, checked against the size budget.
+
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use crate::nodeconf;
+use crate::nodes::Placed;
+use crate::templates;
+use crate::topology::{Node, Topology};
+use base64::Engine;
+use serde::Serialize;
+use std::io::Write;
+
+pub fn plain_path(node: &str) -> String {
+    format!("user-data/{node}.yaml")
+}
+
+pub fn gzip_path(node: &str) -> String {
+    format!("user-data/{node}.yaml.gz")
+}
+
+#[derive(Serialize)]
+struct WriteFile<'a> {
+    path: &'a str,
+    mode: &'a str,
+    encoding: &'static str,
+    /// A YAML scalar, already formatted (block scalar or quoted base64).
+    content: String,
+}
+
+/// Indentation of `content` lines under a `write_files` item.
+const INDENT: usize = 6;
+
+/// `text` as a YAML literal block scalar indented by `indent`, when YAML can carry it verbatim
+/// (printable characters, LF line ends); `None` otherwise.
+pub fn block_scalar(text: &str, indent: usize) -> Option<String> {
+    if text.is_empty() {
+        return Some("\"\"".into());
+    }
+    let unsafe_char =
+        |c: char| (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}');
+    if text.chars().any(unsafe_char) {
+        return None;
+    }
+    let trailing = text.len() - text.trim_end_matches('\n').len();
+    // Clip keeps one final line break, keep all of them, strip none; content made only of line
+    // breaks must be kept (clip would turn it into the empty string).
+    let only_breaks = trailing == text.len();
+    let chomp = match trailing {
+        0 => "-",
+        1 if !only_breaks => "",
+        _ => "+",
+    };
+    // Indentation is detected from the first non-empty line; state it when that line starts with
+    // white space (or when there is no non-empty line at all).
+    let first = text.split('\n').find(|l| !l.is_empty());
+    let indicator = match first {
+        Some(l) if !l.starts_with([' ', '\t']) => String::new(),
+        _ => indent.to_string(),
+    };
+    let body = if trailing >= 1 { &text[..text.len() - 1] } else { text };
+    let pad = " ".repeat(indent);
+    let mut out = format!("|{indicator}{chomp}");
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            out.push_str(&pad);
+            out.push_str(line);
+        }
+    }
+    Some(out)
+}
+
+pub struct UserData {
+    pub plain: Vec<u8>,
+    pub gzip: Vec<u8>,
+}
+
+pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).map_err(|e| Error::internal("gzip", e))?;
+    enc.finish().map_err(|e| Error::internal("gzip", e))
+}
+
+/// Renders the node's user-data from its file list (contents taken from the bundle).
+pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Result<UserData> {
+    let mut wf = Vec::with_capacity(files.len());
+    for f in files {
+        let entry =
+            bundle.get(&f.source).ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
+        let text = std::str::from_utf8(&entry.bytes).ok().and_then(|s| block_scalar(s, INDENT));
+        let (encoding, content) = match text {
+            Some(c) => ("text/plain", c),
+            None => ("b64", format!("\"{}\"", base64::engine::general_purpose::STANDARD.encode(&entry.bytes))),
+        };
+        wf.push(WriteFile { path: &f.path, mode: &f.mode, encoding, content });
+    }
+    let plain = templates::render(
+        "user-data.yaml.j2",
+        minijinja::context! {
+            node => n.name,
+            cluster => t.name,
+            version => t.version.to_string(),
+            packages => nodeconf::packages(t, n),
+            files => wf,
+            units => nodeconf::units(n),
+        },
+    )?
+    .into_bytes();
+    let gz = gzip(&plain)?;
+    if gz.len() > t.user_data_budget {
+        let mut sizes: Vec<(usize, &str)> =
+            files.iter().filter_map(|f| bundle.get(&f.source).map(|e| (e.bytes.len(), f.path.as_str()))).collect();
+        sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let largest: Vec<String> = sizes.iter().take(5).map(|(s, p)| format!("{p} ({s} bytes)")).collect();
+        return Err(Error::Limit(format!(
+            "user-data for node {} is {} bytes even gzipped ({} bytes plain), over the budget of {} bytes (userData.budgetBytes); largest files: {}",
+            n.name,
+            gz.len(),
+            plain.len(),
+            t.user_data_budget,
+            largest.join(", ")
+        )));
+    }
+    Ok(UserData { plain, gzip: gz })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        c: String,
+    }
+
+    /// Every block scalar parses back to exactly the original text.
+    #[test]
+    fn block_scalars_round_trip() {
+        for text in [
+            "a\nb\n",
+            "a\nb",
+            "a\n\n\n",
+            "  leading spaces\nx\n",
+            "\n\nafter blank lines\n",
+            "\n",
+            "\n  indented after blank\n",
+            "tab\there\n",
+            "trailing spaces   \n  \n",
+            "# comment-like\n- list-like: {x}\n\"quoted\" 'single' &anchor *alias\n",
+            "ünïcödé ✓\n",
+        ] {
+            let scalar = block_scalar(text, 2).unwrap();
+            let yaml = format!("c: {scalar}\n");
+            let doc: Doc = serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{text:?} -> {yaml:?}: {e}"));
+            assert_eq!(doc.c, text, "{yaml:?}");
+        }
+        assert!(block_scalar("crlf\r\n", 2).is_none());
+        assert!(block_scalar("nul\0", 2).is_none());
+    }
+
+    #[test]
+    fn gzip_has_no_timestamp() {
+        let g = gzip(b"hello").unwrap();
+        assert_eq!(&g[4..8], &[0, 0, 0, 0], "mtime must be 0");
+        assert_eq!(g, gzip(b"hello").unwrap());
+    }
+}

@@ -1,0 +1,294 @@
+//! Node artifacts: user-data checked field by field against index.json and the bundle, by the real
+//! `cloud-init schema`, and every systemd unit by `systemd-analyze verify`.
+
+use crate::common::*;
+use hardway::Bundle;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::Command;
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct CloudConfig {
+    hostname: String,
+    preserve_hostname: bool,
+    #[serde(default)]
+    package_update: bool,
+    #[serde(default)]
+    packages: Vec<String>,
+    write_files: Vec<WriteFile>,
+    runcmd: Vec<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct WriteFile {
+    path: String,
+    owner: String,
+    permissions: String,
+    encoding: String,
+    content: String,
+}
+
+/// Every golden case that renders, plus the loopback fixture.
+fn bundles() -> Vec<(String, Bundle)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(repo().join("golden")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("error.txt").exists() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        out.push((name, render_files(&dir.join("topology.yaml"), &dir.join("seed")).unwrap()));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(out.len() >= 5);
+    out
+}
+
+fn index(b: &Bundle) -> Value {
+    serde_json::from_slice(&b.get("index.json").unwrap().bytes).unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn user_data_writes_exactly_the_indexed_files_with_their_modes_and_bytes() {
+    use base64::Engine;
+    for (case, b) in bundles() {
+        let idx = index(&b);
+        let budget = if case == "external-etcd" { 65_535 } else { 16_384 };
+        for node in idx["nodes"].as_array().unwrap() {
+            let name = node["name"].as_str().unwrap();
+            let ctx = format!("{case}/{name}");
+            let plain = &b.get(node["userData"].as_str().unwrap()).unwrap().bytes;
+            let gz = &b.get(node["userDataGzip"].as_str().unwrap()).unwrap().bytes;
+            assert_eq!(gunzip(gz), *plain, "{ctx}: gzip copy differs");
+            assert_eq!(node["userDataBytes"], plain.len(), "{ctx}");
+            assert_eq!(node["userDataGzipBytes"], gz.len(), "{ctx}");
+            assert!(gz.len() <= budget, "{ctx}: {} bytes gzipped", gz.len());
+            assert!(plain.starts_with(b"#cloud-config\n"), "{ctx}");
+
+            let text = std::str::from_utf8(plain).unwrap();
+            let cc: CloudConfig = serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            assert_eq!(cc.hostname, name);
+            assert!(!cc.preserve_hostname);
+            let files: BTreeMap<String, (String, String)> = node["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    let s = |k: &str| f[k].as_str().unwrap().to_string();
+                    (s("path"), (s("source"), s("mode")))
+                })
+                .collect();
+            assert_eq!(cc.write_files.len(), files.len(), "{ctx}: one write_files entry per indexed file");
+            for wf in &cc.write_files {
+                let (source, mode) = files.get(&wf.path).unwrap_or_else(|| panic!("{ctx}: {} not in index", wf.path));
+                assert_eq!(&wf.permissions, mode, "{ctx}: {}", wf.path);
+                assert!(
+                    wf.permissions.len() == 4
+                        && wf.permissions.starts_with('0')
+                        && wf.permissions.bytes().all(|c| (b'0'..=b'7').contains(&c)),
+                    "{ctx}: permissions {:?} is not a quoted octal mode",
+                    wf.permissions
+                );
+                assert_eq!(wf.owner, "root:root");
+                let bytes = match wf.encoding.as_str() {
+                    "text/plain" => wf.content.clone().into_bytes(),
+                    "b64" => base64::engine::general_purpose::STANDARD.decode(&wf.content).unwrap(),
+                    other => panic!("{ctx}: unexpected encoding {other}"),
+                };
+                assert_eq!(bytes, b.get(source).unwrap().bytes, "{ctx}: {} differs from {source}", wf.path);
+                let bundle_mode = format!("{:04o}", b.get(source).unwrap().mode);
+                assert_eq!(&bundle_mode, mode, "{ctx}: {source} mode in bundle vs index");
+            }
+            // Install first, then daemon-reload, then the units in the indexed order.
+            let mut expected: Vec<Vec<String>> = vec![
+                vec!["/usr/local/lib/hardway/install.sh".into()],
+                vec!["systemctl".into(), "daemon-reload".into()],
+            ];
+            for u in node["units"].as_array().unwrap() {
+                expected.push(vec!["systemctl".into(), "enable".into(), "--now".into(), u.as_str().unwrap().into()]);
+            }
+            assert_eq!(cc.runcmd, expected, "{ctx}");
+            // Every unit that is started is written.
+            for u in node["units"].as_array().unwrap() {
+                let u = u.as_str().unwrap();
+                let written = cc.write_files.iter().any(|f| f.path == format!("/etc/systemd/system/{u}"));
+                let packaged = u == "containerd.service" && cc.packages.iter().any(|p| p == "containerd");
+                let preinstalled = node["binaries"] == "preinstalled" && u == "containerd.service";
+                assert!(written || packaged || preinstalled, "{ctx}: {u} is started but never written");
+            }
+        }
+    }
+}
+
+#[test]
+fn nodes_get_what_their_roles_need_and_no_more() {
+    let b = render_text(&demo_yaml(), 41);
+    let idx = index(&b);
+    let ca_keys: Vec<Vec<u8>> = ["pki/kubernetes-ca.key", "pki/etcd-ca.key", "pki/front-proxy-ca.key"]
+        .iter()
+        .map(|p| b.get(p).unwrap().bytes.clone())
+        .collect();
+    let super_admin = b.get("break-glass/super-admin.key").unwrap().bytes.clone();
+    for node in idx["nodes"].as_array().unwrap() {
+        let plain = &b.get(node["userData"].as_str().unwrap()).unwrap().bytes;
+        // Keys are indented inside the YAML: look for the first base64 line of the PEM body.
+        let has = |pem: &[u8]| {
+            let line = std::str::from_utf8(pem).unwrap().lines().nth(1).unwrap().as_bytes();
+            plain.windows(line.len()).any(|w| w == line)
+        };
+        let roles: Vec<&str> = node["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        assert!(!has(&super_admin), "super-admin key on a node");
+        assert!(!has(&ca_keys[1]) && !has(&ca_keys[2]), "etcd/front-proxy CA keys are never placed on nodes");
+        assert_eq!(has(&ca_keys[0]), roles.contains(&"controlplane"), "{}: kubernetes CA key", node["name"]);
+        let paths: Vec<&str> = node["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+        assert_eq!(paths.contains(&"/etc/systemd/system/etcd.service"), roles.contains(&"etcd"));
+        assert_eq!(paths.contains(&"/etc/systemd/system/kube-apiserver.service"), roles.contains(&"controlplane"));
+        assert_eq!(paths.contains(&"/etc/systemd/system/kubelet.service"), roles.contains(&"worker"));
+        for common in ["/etc/modules-load.d/kubernetes.conf", "/etc/sysctl.d/99-kubernetes.conf"] {
+            assert!(paths.contains(&common), "{common}");
+        }
+    }
+    // The prerequisites the guides do by hand.
+    let sysctl = String::from_utf8(b.get("config/host/sysctl.conf").unwrap().bytes.clone()).unwrap();
+    for key in ["net.ipv4.ip_forward = 1", "net.bridge.bridge-nf-call-iptables = 1"] {
+        assert!(sysctl.contains(key), "{key}");
+    }
+    let install = String::from_utf8(b.get("nodes/worker-0/install.sh").unwrap().bytes.clone()).unwrap();
+    for step in ["swapoff -a", "swap.target", "modprobe br_netfilter", "sysctl --system", "sha256sum -c"] {
+        assert!(install.contains(step), "install.sh lacks {step}");
+    }
+    let kubelet = String::from_utf8(b.get("nodes/worker-1/kubelet-config.yaml").unwrap().bytes.clone()).unwrap();
+    for line in
+        ["clusterDNS:\n  - \"10.32.0.10\"", "podCIDR: \"10.200.1.0/24\"", "cgroupDriver: systemd", "mode: Webhook"]
+    {
+        assert!(kubelet.contains(line), "kubelet config lacks {line:?}:\n{kubelet}");
+    }
+    let apiserver =
+        String::from_utf8(b.get("nodes/controller-1/systemd/kube-apiserver.service").unwrap().bytes.clone()).unwrap();
+    for flag in [
+        "--service-cluster-ip-range=10.32.0.0/24",
+        "--etcd-servers=https://10.240.0.10:2379,https://10.240.0.11:2379,https://10.240.0.12:2379",
+        "--advertise-address=10.240.0.11",
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        "--encryption-provider-config=/etc/kubernetes/encryption-config.yaml",
+        "--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt",
+    ] {
+        assert!(apiserver.contains(flag), "apiserver lacks {flag}");
+    }
+}
+
+/// Flags removed upstream (shared/reference.md, "Flags and config kinds that changed") never appear.
+#[test]
+fn no_removed_flag_is_emitted_for_any_supported_version() {
+    let removed = [
+        "--kubelet-https",
+        "--experimental-encryption-provider-config",
+        "--enable-swagger-ui",
+        "--insecure-port",
+        "--insecure-bind-address",
+        "--network-plugin",
+        "--cni-",
+        "--container-runtime=",
+        "--cloud-provider",
+        "--cloud-config",
+        "--keep-terminated-pod-volumes",
+        "--pod-infra-container-image",
+        "v1beta3",
+    ];
+    for minor in 33..=37 {
+        let yaml = demo_yaml().replace("\"1.36.2\"", &format!("\"1.{minor}.0\""));
+        let b = render_text(&yaml, 7);
+        for (path, e) in b.iter() {
+            if path.ends_with(".service") || path.ends_with(".yaml") && !path.starts_with("user-data") {
+                let text = String::from_utf8_lossy(&e.bytes);
+                for r in removed {
+                    assert!(!text.contains(r), "1.{minor}: {path} contains removed {r}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn cloud_init_schema_accepts_every_user_data() {
+    let Some(cloud_init) = tool("cloud-init") else { return };
+    let t = TempDir::new("cloudinit");
+    let mut checked = 0;
+    for (case, b) in bundles() {
+        for node in index(&b)["nodes"].as_array().unwrap() {
+            // The gzip copy, unpacked first: cloud-init schema does not read gzip.
+            let gz = &b.get(node["userDataGzip"].as_str().unwrap()).unwrap().bytes;
+            let file = t.join(&format!("{case}-{}.yaml", node["name"].as_str().unwrap()));
+            std::fs::write(&file, gunzip(gz)).unwrap();
+            let o = run(Command::new(&cloud_init).args(["schema", "--config-file"]).arg(&file));
+            assert!(
+                o.status.success() && text(&o.stdout).contains("Valid cloud-config"),
+                "{case}/{}: {}{}",
+                node["name"],
+                text(&o.stdout),
+                text(&o.stderr)
+            );
+            checked += 1;
+        }
+    }
+    // And the check can fail: an unquoted permission is refused.
+    let bad = t.join("bad.yaml");
+    std::fs::write(&bad, "#cloud-config\nwrite_files:\n  - path: /x\n    permissions: 0600\n    content: x\n").unwrap();
+    let o = run(Command::new(&cloud_init).args(["schema", "--config-file"]).arg(&bad));
+    assert!(!o.status.success(), "cloud-init schema accepted an integer permission");
+    assert!(checked >= 20, "{checked}");
+}
+
+#[test]
+fn systemd_analyze_verifies_every_unit() {
+    let Some(sa) = tool("systemd-analyze") else { return };
+    let mut checked = 0;
+    for (case, b) in bundles() {
+        for node in index(&b)["nodes"].as_array().unwrap() {
+            let t = TempDir::new(&format!("systemd-{case}-{}", node["name"].as_str().unwrap()));
+            let mut units = Vec::new();
+            for f in node["files"].as_array().unwrap() {
+                let path = f["path"].as_str().unwrap();
+                if !path.ends_with(".service") {
+                    continue;
+                }
+                let text = String::from_utf8(b.get(f["source"].as_str().unwrap()).unwrap().bytes.clone()).unwrap();
+                // Stub executables at every absolute Exec*= path.
+                for line in text.lines().filter(|l| l.starts_with("Exec")) {
+                    let cmd = line.split_once('=').unwrap().1.trim_start_matches(['-', '@', '+', '!']);
+                    let exe = cmd.split_whitespace().next().unwrap();
+                    assert!(exe.starts_with('/'), "{case}: relative Exec in {path}");
+                    let stub = t.join(exe.trim_start_matches('/'));
+                    std::fs::create_dir_all(stub.parent().unwrap()).unwrap();
+                    std::fs::write(&stub, "#!/bin/sh\n").unwrap();
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+                }
+                let dst = t.join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+                std::fs::write(&dst, &text).unwrap();
+                assert!(!text.trim_end().ends_with('\\'), "{path}: trailing backslash");
+                units.push(path.to_string());
+            }
+            for u in &units {
+                let o = run(Command::new(&sa)
+                    .args(["verify", "--man=no", "--recursive-errors=no"])
+                    .arg(format!("--root={}", t.path().display()))
+                    .arg(u));
+                assert!(o.status.success() && o.stderr.is_empty(), "{case}/{}: {u}: {}", node["name"], text(&o.stderr));
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 30, "{checked}");
+}
