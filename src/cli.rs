@@ -100,15 +100,24 @@ fn run(cli: Cli) -> Result<()> {
 fn summary(c: &Checked) -> String {
     let t = &c.topology;
     let count = |r: Role| t.nodes_with(r).count();
+    let etcd = count(Role::Etcd);
+    let lbs = count(Role::LoadBalancer);
     format!(
-        "ok: {} (Kubernetes {}), {} nodes: {} controlplane, {} etcd, {} worker; endpoint {}{}",
+        "ok: {} (Kubernetes {}), {} nodes: {} controlplane, {} etcd, {} worker{}; endpoint {}\n\
+         etcd: {} member{}, quorum {}, tolerates {} failure{}{}",
         t.name,
         t.version,
         t.nodes.len(),
         count(Role::ControlPlane),
-        count(Role::Etcd),
+        etcd,
         count(Role::Worker),
+        if lbs > 0 { format!(", {lbs} loadbalancer") } else { String::new() },
         t.endpoint_url(),
+        etcd,
+        if etcd == 1 { "" } else { "s" },
+        etcd / 2 + 1,
+        (etcd - 1) / 2,
+        if (etcd - 1) / 2 == 1 { "" } else { "s" },
         if c.warnings.is_empty() { String::new() } else { format!("; {} warning(s)", c.warnings.len()) }
     )
 }

@@ -23,13 +23,54 @@ struct Index<'a> {
     certificates: Vec<CertEntry<'a>>,
     kubeconfigs: Vec<KubeconfigEntry<'a>>,
     encryption: Encryption<'a>,
+    etcd: Etcd,
+    routes: Vec<crate::nodeconf::Route>,
+    manifests: &'a [String],
+    bootstrap_tokens: Vec<TokenEntry<'a>>,
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Etcd {
+    members: Vec<String>,
+    quorum: usize,
+    failure_tolerance: usize,
+    topology: &'static str,
+}
+
+#[derive(Serialize)]
+struct TokenEntry<'a> {
+    id: &'a str,
+    node: Option<&'a str>,
+    kubeconfig: String,
+}
+
+#[derive(Serialize)]
+struct Target {
+    node: String,
+    address: String,
+    port: u16,
+}
+
+#[derive(Serialize)]
+struct HealthCheck {
+    protocol: &'static str,
+    path: &'static str,
+    port: u16,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ApiServer {
     endpoint: String,
     port: u16,
     url: String,
+    /// What a load balancer in front of the apiservers must do: forward TCP to these targets...
+    targets: Vec<Target>,
+    /// ...and consider one healthy when this answers 200.
+    health_check: HealthCheck,
+    /// Nodes with the loadbalancer role (HAProxy), if any.
+    load_balancers: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -125,6 +166,8 @@ pub fn build(
     kcs: &[Kubeconfig],
     node_files: &[Vec<Placed>],
     user_data_sizes: &[(usize, usize)],
+    tokens: &[crate::bootstrap::Token],
+    manifests: &[String],
 ) -> Result<String> {
     let nodes = t
         .nodes
@@ -192,7 +235,17 @@ pub fn build(
         index_version: INDEX_VERSION,
         cluster: &t.name,
         kubernetes_version: t.version.to_string(),
-        api_server: ApiServer { endpoint: t.endpoint.as_string(), port: t.port, url: t.endpoint_url() },
+        api_server: ApiServer {
+            endpoint: t.endpoint.as_string(),
+            port: t.port,
+            url: t.endpoint_url(),
+            targets: crate::nodeconf::api_targets(t)
+                .into_iter()
+                .map(|(node, address)| Target { node, address, port: t.port })
+                .collect(),
+            health_check: HealthCheck { protocol: "HTTPS", path: "/readyz", port: t.port },
+            load_balancers: t.nodes_with(crate::topology::Role::LoadBalancer).map(|n| n.name.clone()).collect(),
+        },
         network: Network {
             service_cidr: t.service_cidr.to_string(),
             pod_cidr: t.pod_cidr.to_string(),
@@ -208,6 +261,36 @@ pub fn build(
             keys: &t.encryption_keys,
             path: crate::nodes::ENCRYPTION_CONFIG,
         },
+        etcd: {
+            let members: Vec<String> = t.nodes_with(crate::topology::Role::Etcd).map(|n| n.name.clone()).collect();
+            let on_cp = t
+                .nodes_with(crate::topology::Role::Etcd)
+                .filter(|n| n.has(crate::topology::Role::ControlPlane))
+                .count();
+            Etcd {
+                quorum: members.len() / 2 + 1,
+                failure_tolerance: members.len().saturating_sub(1) / 2,
+                topology: match on_cp {
+                    0 => "external",
+                    n if n == members.len() => "stacked",
+                    _ => "mixed",
+                },
+                members,
+            }
+        },
+        routes: crate::nodeconf::routes(t),
+        manifests,
+        bootstrap_tokens: tokens
+            .iter()
+            .map(|k| TokenEntry {
+                id: &k.id,
+                node: k.node.as_deref(),
+                kubeconfig: match &k.node {
+                    Some(n) => format!("nodes/{n}/{}.kubeconfig", crate::bootstrap::PROFILE.name),
+                    None => format!("kubeconfigs/{}.kubeconfig", crate::bootstrap::PROFILE.name),
+                },
+            })
+            .collect(),
     };
     let mut s = serde_json::to_string_pretty(&idx).map_err(|e| Error::internal("index.json", e))?;
     s.push('\n');

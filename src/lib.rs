@@ -3,6 +3,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod addons;
+pub mod bootstrap;
 pub mod bundle;
 pub mod cli;
 pub mod encryption;
@@ -41,17 +43,14 @@ pub fn render(t: &Topology, secrets: &Secrets) -> Result<Bundle> {
     b.add(nodes::SA_KEY, pki.sa_private_pem.as_bytes(), MODE_SECRET)?;
     b.add(nodes::SA_PUB, pki.sa_public_pem.as_bytes(), MODE_PUBLIC)?;
 
-    let kcs = kubeconfig::build_all(t, &pki)?;
+    let tokens = bootstrap::tokens(t, secrets);
+    let mut kcs = kubeconfig::build_all(t, &pki)?;
+    kcs.extend(bootstrap::kubeconfigs(t, &pki, &tokens)?);
     for k in &kcs {
         b.add(k.path.clone(), k.text.as_bytes(), MODE_SECRET)?;
     }
     b.add(nodes::ENCRYPTION_CONFIG, encryption::render(t, secrets)?, MODE_SECRET)?;
-    let admin_group = pki::profiles::find("admin").and_then(|p| p.org).unwrap_or("kubeadm:cluster-admins");
-    b.add(
-        "manifests/00-admin-clusterrolebinding.yaml",
-        templates::render("admin-rbac.yaml.j2", minijinja::context! { group => admin_group })?,
-        MODE_PUBLIC,
-    )?;
+    let manifests = addons::add(t, &pki, &tokens, &mut b)?;
 
     nodeconf::add_shared(t, &mut b)?;
     for n in &t.nodes {
@@ -66,7 +65,7 @@ pub fn render(t: &Topology, secrets: &Secrets) -> Result<Bundle> {
         b.add(userdata::plain_path(&n.name), ud.plain, MODE_SECRET)?;
         b.add(userdata::gzip_path(&n.name), ud.gzip, MODE_SECRET)?;
     }
-    b.add("index.json", index::build(t, &pki, &kcs, &node_files, &sizes)?, MODE_PUBLIC)?;
+    b.add("index.json", index::build(t, &pki, &kcs, &node_files, &sizes, &tokens, &manifests)?, MODE_PUBLIC)?;
     b.add("README.md", readme(t)?, MODE_PUBLIC)?;
     let sums = b.sha256sums();
     b.add("SHA256SUMS", sums, MODE_PUBLIC)?;

@@ -15,11 +15,16 @@ pub const CONTAINERD_UNIT: &str = "config/systemd/containerd.service";
 pub const SCHEDULER_CONFIG: &str = "config/kubernetes/kube-scheduler.yaml";
 pub const AUDIT_POLICY: &str = "config/kubernetes/audit-policy.yaml";
 pub const KUBE_PROXY_CONFIG: &str = "config/kube-proxy/config.yaml";
+pub const KUBE_PROXY_CONFIG_BOOTSTRAP: &str = "config/kube-proxy/config-bootstrap.yaml";
 pub const CONTAINERD_CONFIG: &str = "config/containerd/config.toml";
 pub const CRICTL_CONFIG: &str = "config/crictl.yaml";
 pub const CNI_LOOPBACK: &str = "config/cni/99-loopback.conf";
 pub const MODULES_LOAD: &str = "config/host/modules-load.conf";
 pub const SYSCTL: &str = "config/host/sysctl.conf";
+pub const HAPROXY_CONFIG: &str = "config/haproxy/haproxy.cfg";
+pub const POD_ROUTES: &str = "config/network/pod-routes";
+pub const ROUTES_SCRIPT: &str = "config/network/routes.sh";
+pub const ROUTES_UNIT: &str = "config/systemd/hardway-routes.service";
 
 /// Per-node files, relative to `nodes/<name>/`.
 pub const ETCD_UNIT: &str = "systemd/etcd.service";
@@ -181,8 +186,11 @@ fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
         .add("service-cluster-ip-range", t.service_cidr)?
         .add("service-node-port-range", "30000-32767")?
         .add("tls-cert-file", format!("{pki}/apiserver.crt"))?
-        .add("tls-private-key-file", format!("{pki}/apiserver.key"))?
-        .add("v", 2)?;
+        .add("tls-private-key-file", format!("{pki}/apiserver.key"))?;
+    if t.nodes.iter().any(|n| n.bootstraps()) {
+        f.add("enable-bootstrap-token-auth", "true")?;
+    }
+    f.add("v", 2)?;
     let stacked = n.has(Role::Etcd);
     render_unit(&Unit {
         comment: format!(
@@ -281,13 +289,21 @@ fn containerd_unit() -> Result<String> {
 
 fn kubelet_unit(t: &Topology, n: &Node) -> Result<String> {
     let mut f = Flags::new(Component::Kubelet, t);
-    f.add("config", "/var/lib/kubelet/config.yaml")?
-        .add("kubeconfig", "/etc/kubernetes/kubelet.conf")?
+    f.add("config", "/var/lib/kubelet/config.yaml")?;
+    if n.bootstraps() {
+        f.add("bootstrap-kubeconfig", "/etc/kubernetes/bootstrap-kubelet.conf")?;
+    }
+    f.add("kubeconfig", "/etc/kubernetes/kubelet.conf")?
         .add("hostname-override", &n.name)?
         .add("node-ip", n.internal_ip)?
         .add("v", 2)?;
     render_unit(&Unit {
-        comment: format!("kubelet on {} (identity system:node:{}).", n.name, n.name),
+        comment: format!(
+            "kubelet on {} (identity system:node:{}; {}).",
+            n.name,
+            n.name,
+            if n.bootstraps() { "certificates by TLS bootstrap" } else { "certificates from the bundle" }
+        ),
         description: format!("Kubernetes kubelet on {}", n.name),
         documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/",
         after: vec!["containerd.service"],
@@ -339,14 +355,31 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
         MODE_PUBLIC,
     )?;
     b.add(AUDIT_POLICY, templates::render("audit-policy.yaml.j2", minijinja::context! {})?, MODE_PUBLIC)?;
-    b.add(
-        KUBE_PROXY_CONFIG,
-        templates::render(
-            "kube-proxy-config.yaml.j2",
-            minijinja::context! { api => versions::KUBE_PROXY_CONFIG_API, cluster_cidr => t.pod_cidr.to_string() },
-        )?,
-        MODE_PUBLIC,
-    )?;
+    for (path, kubeconfig, note) in [
+        (KUBE_PROXY_CONFIG, "/etc/kubernetes/kube-proxy.conf", "as system:kube-proxy (certificate from the bundle)"),
+        (
+            KUBE_PROXY_CONFIG_BOOTSTRAP,
+            "/etc/kubernetes/kubelet.conf",
+            "with the node's own bootstrapped credentials (no key from the bundle on bootstrap workers)",
+        ),
+    ] {
+        if path == KUBE_PROXY_CONFIG_BOOTSTRAP && !t.nodes.iter().any(|n| n.bootstraps()) {
+            continue;
+        }
+        b.add(
+            path,
+            templates::render(
+                "kube-proxy-config.yaml.j2",
+                minijinja::context! {
+                    api => versions::KUBE_PROXY_CONFIG_API,
+                    cluster_cidr => t.pod_cidr.to_string(),
+                    kubeconfig => kubeconfig,
+                    note => note,
+                },
+            )?,
+            MODE_PUBLIC,
+        )?;
+    }
     b.add(
         CONTAINERD_CONFIG,
         templates::render(
@@ -367,7 +400,77 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
     )?;
     b.add(MODULES_LOAD, templates::render("modules-load.conf", minijinja::context! {})?, MODE_PUBLIC)?;
     b.add(SYSCTL, templates::render("sysctl.conf", minijinja::context! {})?, MODE_PUBLIC)?;
+    if t.nodes.iter().any(|n| n.has(Role::LoadBalancer)) {
+        b.add(HAPROXY_CONFIG, haproxy_config(t)?, MODE_PUBLIC)?;
+    }
+    let mut table = String::from(
+        "# Pod ranges and the node that holds each: CIDR  VIA  NODE. Read by routes.sh at boot on every\n\
+         # controlplane and worker node (a node skips its own ranges).\n",
+    );
+    for r in routes(t) {
+        table.push_str(&format!("{} {} {}\n", r.destination, r.via, r.node));
+    }
+    b.add(POD_ROUTES, table, MODE_PUBLIC)?;
+    b.add(ROUTES_SCRIPT, templates::render("routes.sh", minijinja::context! {})?, MODE_EXEC)?;
+    b.add(
+        ROUTES_UNIT,
+        render_unit(&Unit {
+            comment: "Routes to the pod ranges of the other workers (pod-to-pod traffic across nodes).".into(),
+            description: "hardway pod network routes".into(),
+            documentation: "file:/etc/hardway/pod-routes",
+            after: vec!["network-online.target"],
+            wants: vec!["network-online.target"],
+            service: vec!["Type=oneshot", "RemainAfterExit=yes"],
+            exec: "/usr/local/lib/hardway/routes.sh",
+            ..Default::default()
+        })?,
+        MODE_PUBLIC,
+    )?;
     Ok(())
+}
+
+/// A route to one worker's pod range.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub destination: String,
+    pub node: String,
+    pub via: String,
+}
+
+/// One route per worker pod range, through the worker's internal address.
+pub fn routes(t: &Topology) -> Vec<Route> {
+    t.nodes
+        .iter()
+        .filter_map(|n| {
+            n.pod_cidr.map(|c| Route {
+                destination: c.to_string(),
+                node: n.name.clone(),
+                via: n.internal_ip.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The API servers a load balancer sends traffic to.
+pub fn api_targets(t: &Topology) -> Vec<(String, String)> {
+    t.nodes_with(Role::ControlPlane).map(|n| (n.name.clone(), n.internal_ip.to_string())).collect()
+}
+
+fn haproxy_config(t: &Topology) -> Result<String> {
+    #[derive(Serialize)]
+    struct Server {
+        name: String,
+        address: String,
+    }
+    let servers: Vec<Server> = api_targets(t)
+        .into_iter()
+        .map(|(name, ip)| Server {
+            name,
+            address: if ip.contains(':') { format!("[{ip}]:{}", t.port) } else { format!("{ip}:{}", t.port) },
+        })
+        .collect();
+    let bind = if t.service_cidr.is_ipv6() { format!(":::{}", t.port) } else { format!("*:{}", t.port) };
+    templates::render("haproxy.cfg.j2", minijinja::context! { cluster => t.name, bind => bind, servers => servers })
 }
 
 /// Adds the node's own units and configs (not the install script, see `add_install_script`).
@@ -393,6 +496,7 @@ pub fn add_node(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> {
                     cluster_domain => t.dns_domain,
                     cluster_dns => t.cluster_dns.to_string(),
                     pod_cidr => pod_cidr.to_string(),
+                    bootstrap => n.bootstraps(),
                 },
             )?,
             MODE_PUBLIC,
@@ -557,6 +661,9 @@ pub fn packages(t: &Topology, n: &Node) -> Vec<&'static str> {
         return Vec::new();
     }
     let mut p = vec!["ca-certificates", "curl"];
+    if n.has(Role::LoadBalancer) {
+        p.push("haproxy");
+    }
     if n.has(Role::Worker) {
         p.extend(["conntrack", "ipset", "iptables", "socat"]);
         if t.binaries.runtime == Runtime::Packages {
@@ -569,6 +676,12 @@ pub fn packages(t: &Topology, n: &Node) -> Vec<&'static str> {
 /// The systemd units the node runs, in the order cloud-init enables and starts them.
 pub fn units(n: &Node) -> Vec<&'static str> {
     let mut u = Vec::new();
+    if n.has(Role::ControlPlane) || n.has(Role::Worker) {
+        u.push("hardway-routes.service");
+    }
+    if n.has(Role::LoadBalancer) {
+        u.push("haproxy.service");
+    }
     if n.has(Role::Worker) {
         u.push("containerd.service");
     }
@@ -586,6 +699,9 @@ pub fn units(n: &Node) -> Vec<&'static str> {
 
 fn required_binaries(t: &Topology, n: &Node) -> Vec<&'static str> {
     let mut r = Vec::new();
+    if n.has(Role::LoadBalancer) {
+        r.push("haproxy");
+    }
     if n.has(Role::Etcd) {
         r.extend(["etcd", "etcdctl"]);
     }

@@ -26,6 +26,8 @@ pub enum Source {
     Shared(&'static str),
     /// One of the node's own generated files, relative to `nodes/<name>/`.
     Own(&'static str),
+    /// The bootstrap-token kubeconfig of the worker (its own, or the shared one).
+    BootstrapKubeconfig,
 }
 
 /// When a table entry applies, beyond the role.
@@ -34,6 +36,12 @@ pub enum When {
     Always,
     /// containerd comes from its release tarball, so hardway supplies its unit.
     RuntimeTarballs,
+    /// The worker's kubelet certificates come from the bundle.
+    KubeletCertificates,
+    /// The worker's kubelet uses TLS bootstrap.
+    KubeletBootstrap,
+    /// Controlplane and worker nodes: they reach pods on other nodes.
+    RoutesPods,
 }
 
 #[derive(Debug)]
@@ -58,6 +66,15 @@ const fn etcd(source: Source, path: &'static str) -> NodeFile {
 }
 const fn worker(source: Source, path: &'static str) -> NodeFile {
     NodeFile { role: Some(Worker), source, path, when: When::Always }
+}
+const fn kubelet(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(Worker), source, path, when: When::KubeletCertificates }
+}
+const fn lb(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(LoadBalancer), source, path, when: When::Always }
+}
+const fn routed(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: None, source, path, when: When::RoutesPods }
 }
 const fn every(source: Source, path: &'static str) -> NodeFile {
     NodeFile { role: None, source, path, when: When::Always }
@@ -98,19 +115,26 @@ pub const NODE_FILES: &[NodeFile] = &[
     etcd(Key("etcd-healthcheck-client"), "/etc/kubernetes/pki/etcd/healthcheck-client.key"),
     etcd(Own(nc::ETCD_UNIT), "/etc/systemd/system/etcd.service"),
     worker(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt"),
-    worker(Cert("kubelet-server"), "/var/lib/kubelet/pki/kubelet.crt"),
-    worker(Key("kubelet-server"), "/var/lib/kubelet/pki/kubelet.key"),
-    worker(Kubeconfig("kubelet"), "/etc/kubernetes/kubelet.conf"),
-    worker(Kubeconfig("kube-proxy"), "/etc/kubernetes/kube-proxy.conf"),
+    kubelet(Cert("kubelet-server"), "/var/lib/kubelet/pki/kubelet.crt"),
+    kubelet(Key("kubelet-server"), "/var/lib/kubelet/pki/kubelet.key"),
+    kubelet(Kubeconfig("kubelet"), "/etc/kubernetes/kubelet.conf"),
+    NodeFile { role: Some(Worker), source: BootstrapKubeconfig, path: "/etc/kubernetes/bootstrap-kubelet.conf", when: When::KubeletBootstrap },
+    kubelet(Kubeconfig("kube-proxy"), "/etc/kubernetes/kube-proxy.conf"),
     worker(Own(nc::KUBELET_UNIT), "/etc/systemd/system/kubelet.service"),
     worker(Own(nc::KUBELET_CONFIG), "/var/lib/kubelet/config.yaml"),
     worker(Own(nc::KUBE_PROXY_UNIT), "/etc/systemd/system/kube-proxy.service"),
-    worker(Shared(nc::KUBE_PROXY_CONFIG), "/var/lib/kube-proxy/config.yaml"),
+    kubelet(Shared(nc::KUBE_PROXY_CONFIG), "/var/lib/kube-proxy/config.yaml"),
+    NodeFile { role: Some(Worker), source: Shared(nc::KUBE_PROXY_CONFIG_BOOTSTRAP), path: "/var/lib/kube-proxy/config.yaml", when: When::KubeletBootstrap },
     worker(Own(nc::CNI_BRIDGE), "/etc/cni/net.d/10-bridge.conf"),
     worker(Shared(nc::CNI_LOOPBACK), "/etc/cni/net.d/99-loopback.conf"),
     worker(Shared(nc::CONTAINERD_CONFIG), "/etc/containerd/config.toml"),
     worker(Shared(nc::CRICTL_CONFIG), "/etc/crictl.yaml"),
     NodeFile { role: Some(Worker), source: Shared(nc::CONTAINERD_UNIT), path: "/etc/systemd/system/containerd.service", when: When::RuntimeTarballs },
+    lb(Shared(nc::HAPROXY_CONFIG), "/etc/haproxy/haproxy.cfg"),
+    lb(Cert("kubernetes-ca"), "/etc/haproxy/kubernetes-ca.crt"),
+    routed(Shared(nc::POD_ROUTES), "/etc/hardway/pod-routes"),
+    routed(Shared(nc::ROUTES_SCRIPT), "/usr/local/lib/hardway/routes.sh"),
+    routed(Shared(nc::ROUTES_UNIT), "/etc/systemd/system/hardway-routes.service"),
     every(Shared(nc::MODULES_LOAD), "/etc/modules-load.d/kubernetes.conf"),
     every(Shared(nc::SYSCTL), "/etc/sysctl.d/99-kubernetes.conf"),
     every(Own(nc::INSTALL_SCRIPT), "/usr/local/lib/hardway/install.sh"),
@@ -136,11 +160,11 @@ fn node_arg(per_node: bool, node: &Node) -> Option<&str> {
 }
 
 /// The bundle source and mode of a table entry for `node`.
-fn resolve(source: Source, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result<(String, u32)> {
+fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result<(String, u32)> {
     let cert_node = |name: &str| -> Result<Option<&str>> {
         let p =
             profiles::find(name).ok_or_else(|| crate::error::Error::internal(name, "no such certificate profile"))?;
-        Ok(node_arg(matches!(p.scope, profiles::Scope::PerNode(_)), node))
+        Ok(node_arg(p.scope.is_per_node(), node))
     };
     Ok(match source {
         Cert(name) => (pki.get(name, cert_node(name)?)?.paths().0, MODE_PUBLIC),
@@ -155,7 +179,9 @@ fn resolve(source: Source, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result
         SaKey => (SA_KEY.into(), MODE_SECRET),
         SaPub => (SA_PUB.into(), MODE_PUBLIC),
         Encryption => (ENCRYPTION_CONFIG.into(), MODE_SECRET),
+        Shared(path) if path == nc::ROUTES_SCRIPT => (path.into(), MODE_EXEC),
         Shared(path) => (path.into(), MODE_PUBLIC),
+        BootstrapKubeconfig => (crate::bootstrap::kubeconfig_path(t, node), MODE_SECRET),
         Own(rel) if rel == nc::INSTALL_SCRIPT => (nc::node_path(&node.name, rel), MODE_EXEC),
         Own(rel) => (nc::node_path(&node.name, rel), MODE_PUBLIC),
     })
@@ -169,13 +195,16 @@ pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Re
             && match f.when {
                 When::Always => true,
                 When::RuntimeTarballs => t.binaries.runtime == Runtime::Tarballs,
+                When::KubeletCertificates => node.has_kubelet_certs(),
+                When::KubeletBootstrap => node.bootstraps(),
+                When::RoutesPods => node.has(ControlPlane) || node.has(Worker),
             }
     };
     for f in NODE_FILES.iter().filter(|f| applies(f)) {
         if out.iter().any(|p| p.path == f.path) {
             continue; // e.g. etcd/ca.crt on a stacked controlplane+etcd node
         }
-        let (source, mode) = resolve(f.source, node, pki, kcs)?;
+        let (source, mode) = resolve(t, f.source, node, pki, kcs)?;
         out.push(Placed { path: f.path.to_string(), source, mode: mode_string(mode) });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -193,8 +222,12 @@ mod tests {
             match f.source {
                 Cert(n) | Key(n) => {
                     let p = profiles::find(n).unwrap_or_else(|| panic!("unknown cert {n}"));
-                    if let profiles::Scope::PerNode(r) = p.scope {
-                        assert_eq!(Some(r), f.role, "{n} is issued only to {r:?} nodes");
+                    match p.scope {
+                        profiles::Scope::PerNode(r) => assert_eq!(Some(r), f.role, "{n} is issued only to {r:?} nodes"),
+                        profiles::Scope::PerKubelet => {
+                            assert_eq!((f.role, f.when), (Some(Worker), When::KubeletCertificates), "{n}")
+                        }
+                        profiles::Scope::Cluster => {}
                     }
                 }
                 Kubeconfig(n) => {
@@ -202,8 +235,16 @@ mod tests {
                 }
                 _ => {}
             }
-            // The same node path must always mean the same source, whatever role brings it.
-            for g in NODE_FILES.iter().filter(|g| g.path == f.path) {
+            // The same node path must always mean the same source, whatever role brings it, unless the
+            // two entries exclude each other.
+            let exclusive = |a: When, b: When| {
+                matches!(
+                    (a, b),
+                    (When::KubeletCertificates, When::KubeletBootstrap)
+                        | (When::KubeletBootstrap, When::KubeletCertificates)
+                )
+            };
+            for g in NODE_FILES.iter().filter(|g| g.path == f.path && !exclusive(g.when, f.when)) {
                 assert_eq!(g.source, f.source, "{}", f.path);
             }
         }

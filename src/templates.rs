@@ -21,6 +21,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sysctl.conf", include_str!("../templates/sysctl.conf")),
     ("install.sh.j2", include_str!("../templates/install.sh.j2")),
     ("user-data.yaml.j2", include_str!("../templates/user-data.yaml.j2")),
+    ("kubeconfig-token.yaml.j2", include_str!("../templates/kubeconfig-token.yaml.j2")),
+    ("apiserver-to-kubelet.yaml.j2", include_str!("../templates/apiserver-to-kubelet.yaml.j2")),
+    ("coredns.yaml.j2", include_str!("../templates/coredns.yaml.j2")),
+    ("bootstrap-rbac.yaml.j2", include_str!("../templates/bootstrap-rbac.yaml.j2")),
+    ("bootstrap-secrets.yaml.j2", include_str!("../templates/bootstrap-secrets.yaml.j2")),
+    ("apply.sh.j2", include_str!("../templates/apply.sh.j2")),
+    ("approve-csrs.sh.j2", include_str!("../templates/approve-csrs.sh.j2")),
+    ("haproxy.cfg.j2", include_str!("../templates/haproxy.cfg.j2")),
+    ("routes.sh", include_str!("../templates/routes.sh")),
 ];
 
 fn env() -> &'static Result<Environment<'static>, String> {
@@ -33,11 +42,22 @@ fn env() -> &'static Result<Environment<'static>, String> {
         // Strict mode lets an undefined value reach a filter; our tojson refuses it instead of printing null.
         env.add_filter("tojson", tojson);
         env.add_filter("shq", crate::nodeconf::shell_quote_filter);
+        env.add_filter("block", block_filter);
         for (name, src) in TEMPLATES {
             env.add_template(name, src).map_err(|e| format!("{name}: {e}"))?;
         }
         Ok(env)
     })
+}
+
+/// A string as a YAML literal block scalar at `indent` (falls back to a JSON string when YAML cannot
+/// carry it verbatim).
+fn block_filter(value: String, indent: usize) -> Result<String, minijinja::Error> {
+    match crate::userdata::block_scalar(&value, indent) {
+        Some(b) => Ok(b),
+        None => serde_json::to_string(&value)
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())),
+    }
 }
 
 /// JSON for one value (a valid YAML flow scalar); undefined values are an error.

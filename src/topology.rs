@@ -83,6 +83,34 @@ pub struct RawCluster {
     pub kubernetes_version: String,
     pub api_server: RawApiServer,
     pub network: RawNetwork,
+    /// How kubelets get their credentials (default `certificates`); overridable per node.
+    #[serde(default)]
+    pub kubelet_credentials: KubeletCredentials,
+    /// In bootstrap mode: one token per node (default) or one shared by all.
+    #[serde(default)]
+    pub bootstrap_tokens: BootstrapTokens,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KubeletCredentials {
+    /// The bundle holds each kubelet's client and serving certificates, signed by the cluster CA.
+    #[default]
+    Certificates,
+    /// TLS bootstrap: a bootstrap token; the kubelet requests its certificates from the cluster.
+    Bootstrap,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum BootstrapTokens {
+    /// One token per worker: revocable per node, and user-data differs per node anyway.
+    #[default]
+    #[serde(rename = "perNode")]
+    PerNode,
+    /// One token for every worker: identical user-data apart from node values (autoscaling groups),
+    /// but a leaked token lets anyone join until it is deleted.
+    #[serde(rename = "shared")]
+    Shared,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +191,9 @@ pub struct RawNode {
     /// Overrides `binaries.source` for this node.
     #[serde(default)]
     pub binaries: Option<BinarySource>,
+    /// Overrides `cluster.kubeletCredentials` for this worker.
+    #[serde(rename = "kubeletCredentials", default)]
+    pub kubelet_credentials: Option<KubeletCredentials>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,15 +326,17 @@ pub enum Role {
     ControlPlane,
     Etcd,
     Worker,
+    LoadBalancer,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::ControlPlane, Role::Etcd, Role::Worker];
+    pub const ALL: [Role; 4] = [Role::ControlPlane, Role::Etcd, Role::Worker, Role::LoadBalancer];
     pub fn as_str(self) -> &'static str {
         match self {
             Role::ControlPlane => "controlplane",
             Role::Etcd => "etcd",
             Role::Worker => "worker",
+            Role::LoadBalancer => "loadbalancer",
         }
     }
     fn parse(s: &str) -> Option<Role> {
@@ -338,9 +371,18 @@ pub struct Node {
     pub pod_cidr: Option<Cidr>,
     pub arch: Arch,
     pub binaries: BinarySource,
+    pub kubelet_credentials: KubeletCredentials,
 }
 
 impl Node {
+    /// A worker whose kubelet uses TLS bootstrap.
+    pub fn bootstraps(&self) -> bool {
+        self.has(Role::Worker) && self.kubelet_credentials == KubeletCredentials::Bootstrap
+    }
+    /// A worker whose kubelet certificates come from the bundle.
+    pub fn has_kubelet_certs(&self) -> bool {
+        self.has(Role::Worker) && self.kubelet_credentials == KubeletCredentials::Certificates
+    }
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
@@ -384,6 +426,7 @@ pub struct Topology {
     pub cluster_dns: IpAddr,
     pub binaries: Binaries,
     pub user_data_budget: usize,
+    pub bootstrap_tokens: BootstrapTokens,
 }
 
 impl Topology {
@@ -727,6 +770,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 cluster_dns,
                 binaries,
                 user_data_budget,
+                bootstrap_tokens: raw.cluster.bootstrap_tokens,
             };
             if topology.binaries.runtime == Runtime::Packages && topology.version.minor >= 36 {
                 c.warn(
@@ -903,7 +947,7 @@ fn validate_nodes(
 
         let mut roles = Vec::new();
         if rn.roles.is_empty() {
-            c.err(p("roles"), "at least one role is required (controlplane, etcd, worker)");
+            c.err(p("roles"), "at least one role is required (controlplane, etcd, worker, loadbalancer)");
         }
         for (k, r) in rn.roles.iter().enumerate() {
             match Role::parse(r) {
@@ -913,11 +957,20 @@ fn validate_nodes(
                 Some(role) => roles.push(role),
                 None => c.err(
                     format!("nodes[{i}].roles[{k}]"),
-                    format!("unknown role {r:?} (expected controlplane, etcd or worker)"),
+                    format!("unknown role {r:?} (expected controlplane, etcd, worker or loadbalancer)"),
                 ),
             }
         }
         roles.sort();
+        if roles.contains(&Role::LoadBalancer) && roles.contains(&Role::ControlPlane) {
+            c.err(p("roles"), "loadbalancer and controlplane cannot share a node: both listen on the API port");
+        }
+        if rn.kubelet_credentials.is_some() && !roles.contains(&Role::Worker) {
+            c.err(
+                p("kubeletCredentials"),
+                "only workers run a kubelet; remove kubeletCredentials or add the worker role",
+            );
+        }
         let mut node_pod_cidr = None;
         if let Some(s) = &rn.pod_cidr {
             if !roles.contains(&Role::Worker) {
@@ -945,6 +998,7 @@ fn validate_nodes(
                 pod_cidr: node_pod_cidr,
                 arch: rn.arch,
                 binaries: rn.binaries.unwrap_or(raw.binaries.source),
+                kubelet_credentials: rn.kubelet_credentials.unwrap_or(raw.cluster.kubelet_credentials),
             });
         }
     }

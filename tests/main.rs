@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod cluster;
 mod common;
 mod golden;
 mod nodes;

@@ -121,7 +121,8 @@ fn user_data_writes_exactly_the_indexed_files_with_their_modes_and_bytes() {
             for u in node["units"].as_array().unwrap() {
                 let u = u.as_str().unwrap();
                 let written = cc.write_files.iter().any(|f| f.path == format!("/etc/systemd/system/{u}"));
-                let packaged = u == "containerd.service" && cc.packages.iter().any(|p| p == "containerd");
+                let package = u.trim_end_matches(".service");
+                let packaged = ["containerd", "haproxy"].contains(&package) && cc.packages.iter().any(|p| p == package);
                 let preinstalled = node["binaries"] == "preinstalled" && u == "containerd.service";
                 assert!(written || packaged || preinstalled, "{ctx}: {u} is started but never written");
             }

@@ -191,7 +191,13 @@ fn a_worker_added_changes_only_the_files_that_list_nodes() {
     let before = render_text(&demo_yaml(), 5);
     let worker = demo_yaml() + "  - {name: worker-3, internalIP: 10.240.0.23, roles: [worker]}\n";
     let after = render_text(&worker, 5);
-    assert_eq!(changed(&before, &after), ["SHA256SUMS", "index.json"]);
+    // The files that list nodes: the index, the checksums, the pod routes table, and the user-data that
+    // carries that table to every controlplane and worker node.
+    for path in changed(&before, &after) {
+        let lists_nodes = ["SHA256SUMS", "index.json", "config/network/pod-routes"].contains(&path.as_str())
+            || path.starts_with("user-data/");
+        assert!(lists_nodes, "{path} changed when a worker was added");
+    }
     assert!(after.get("nodes/worker-3/pki/kubelet-client.crt").is_some());
     assert!(after.get("user-data/worker-3.yaml").is_some());
 

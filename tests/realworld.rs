@@ -45,6 +45,7 @@ fn kubectl_uses_every_kubeconfig_with_the_expected_identity() {
         assert_eq!(v["gitVersion"], "v1.36.2-mock");
         assert_eq!(v["clientCN"], kc["user"], "{}: identity", kc["path"]);
         assert_eq!(v["clientO"], kc["groups"], "{}: groups", kc["path"]);
+        assert!(v["token"].is_null(), "certificate kubeconfigs send no token");
     }
     // Identities spelled out independently of the code's tables.
     let ids: Vec<(String, String)> = results
@@ -72,6 +73,37 @@ fn kubectl_uses_every_kubeconfig_with_the_expected_identity() {
 
 /// The members run the command lines of the generated etcd.service units (paths mapped into a temp
 /// dir), with the generated certificates.
+/// The bootstrap kubeconfig, used by the real kubectl, presents the token of the Secret manifest and
+/// no client certificate; the certificate-mode worker of the same cluster still presents its own.
+#[test]
+fn kubectl_presents_the_bootstrap_token_of_the_secret() {
+    if !have(&[KUBECTL, "python3", "ip", "unshare", "timeout"]) {
+        return;
+    }
+    let t = TempDir::new("kubectl-boot");
+    let dir = repo().join("golden/bootstrap");
+    let bundle = render_files(&dir.join("topology.yaml"), &dir.join("seed")).unwrap();
+    let (a, b) = (t.join("a"), t.join("b"));
+    write_bundle(&bundle, &a);
+    write_bundle(&render_text(&demo_yaml(), 23), &b);
+    let out = in_netns("kubectl_check.py", &[Path::new(KUBECTL), &a, &b]);
+    let secrets =
+        String::from_utf8(bundle.get("manifests/04-bootstrap-token-secrets.yaml").unwrap().bytes.clone()).unwrap();
+    let field = |k: &str| {
+        secrets.lines().find_map(|l| l.trim().strip_prefix(&format!("{k}: "))).unwrap().trim_matches('"').to_string()
+    };
+    let token = format!("{}.{}", field("token-id"), field("token-secret"));
+    let results = out["results"].as_array().unwrap();
+    let boot = results.iter().find(|r| r["name"] == "bootstrap-kubelet").unwrap();
+    assert_eq!(boot["ok"], true, "{boot}");
+    assert_eq!(boot["version"]["token"], token.as_str());
+    assert!(boot["version"]["clientCN"].is_null(), "bootstrap kubeconfig presented a certificate");
+    assert_eq!(boot["tls_server_name"], "api.boot.example");
+    let w2 = results.iter().find(|r| r["name"] == "kubelet" && r["node"] == "w-2").unwrap();
+    assert_eq!(w2["version"]["clientCN"], "system:node:w-2");
+    assert!(results.iter().all(|r| r["ok"] == true), "{results:?}");
+}
+
 #[test]
 fn etcd_cluster_forms_from_the_generated_units_and_certificates() {
     if !have(&["etcd", "etcdctl", "python3", "ip", "unshare", "timeout"]) {

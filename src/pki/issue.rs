@@ -193,6 +193,7 @@ fn plans<'t>(t: &'t Topology) -> Vec<Plan<'t>> {
         match p.scope {
             Scope::Cluster => add(None),
             Scope::PerNode(role) => t.nodes_with(role).for_each(|n| add(Some(n))),
+            Scope::PerKubelet => t.nodes.iter().filter(|n| n.has_kubelet_certs()).for_each(|n| add(Some(n))),
         }
     }
     out

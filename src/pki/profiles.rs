@@ -48,6 +48,14 @@ pub enum SanRule {
 pub enum Scope {
     Cluster,
     PerNode(Role),
+    /// Per worker whose kubelet credentials come from the bundle (not TLS bootstrap).
+    PerKubelet,
+}
+
+impl Scope {
+    pub fn is_per_node(self) -> bool {
+        !matches!(self, Scope::Cluster)
+    }
 }
 
 #[derive(Debug)]
@@ -100,8 +108,8 @@ pub const PROFILES: &[CertProfile] = &[
     CertProfile { name: "super-admin", issuer: Ca("kubernetes-ca"), subject: Fixed("kubernetes-super-admin"), org: Some("system:masters"), usages: CLIENT, sans: S::None, scope: Cluster, dir: "break-glass", purpose: "break-glass admin in system:masters: bypasses RBAC, cannot be revoked; keep offline" },
     CertProfile { name: "etcd-server", issuer: Ca("etcd-ca"), subject: NodeName, org: None, usages: BOTH, sans: S::EtcdMember, scope: PerNode(Role::Etcd), dir: "pki", purpose: "etcd member serving certificate (client port 2379)" },
     CertProfile { name: "etcd-peer", issuer: Ca("etcd-ca"), subject: NodeName, org: None, usages: BOTH, sans: S::EtcdMember, scope: PerNode(Role::Etcd), dir: "pki", purpose: "etcd member peer certificate (peer port 2380, both directions)" },
-    CertProfile { name: "kubelet-client", issuer: Ca("kubernetes-ca"), subject: NodePrefixed("system:node:"), org: Some("system:nodes"), usages: CLIENT, sans: S::None, scope: PerNode(Role::Worker), dir: "pki", purpose: "kubelet -> apiserver client (Node authorizer identity)" },
-    CertProfile { name: "kubelet-server", issuer: Ca("kubernetes-ca"), subject: NodePrefixed("system:node:"), org: Some("system:nodes"), usages: SERVER, sans: S::Kubelet, scope: PerNode(Role::Worker), dir: "pki", purpose: "kubelet serving certificate (port 10250), verified by the apiserver" },
+    CertProfile { name: "kubelet-client", issuer: Ca("kubernetes-ca"), subject: NodePrefixed("system:node:"), org: Some("system:nodes"), usages: CLIENT, sans: S::None, scope: PerKubelet, dir: "pki", purpose: "kubelet -> apiserver client (Node authorizer identity)" },
+    CertProfile { name: "kubelet-server", issuer: Ca("kubernetes-ca"), subject: NodePrefixed("system:node:"), org: Some("system:nodes"), usages: SERVER, sans: S::Kubelet, scope: PerKubelet, dir: "pki", purpose: "kubelet serving certificate (port 10250), verified by the apiserver" },
 ];
 
 pub fn find(name: &str) -> Option<&'static CertProfile> {

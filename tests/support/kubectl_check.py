@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Proves kubeconfigs end to end with the real kubectl. Run inside a private network namespace.
 
-A minimal HTTPS server on 127.0.0.1 uses the bundle's apiserver certificate and key, requires a client
-certificate from the kubernetes CA, and answers /version with a kube-apiserver-like body that also echoes
-the client certificate's CN and O. Every kubeconfig of index.json is used with kubectl, once with the
+A minimal HTTPS server on 127.0.0.1 uses the bundle's apiserver certificate and key, verifies any client
+certificate against the kubernetes CA (a certificate from another CA fails the handshake), and answers
+/version with a kube-apiserver-like body that also echoes the client certificate's CN and O, and the
+bearer token if one was sent (bootstrap kubeconfigs). Every kubeconfig of index.json is used with kubectl, once with the
 server overridden to the mock and its original host as --tls-server-name (so the apiserver certificate
 must be valid for the endpoint name), and the identity it presented is reported. A kubeconfig from
 another bundle (another seed) must be refused.
@@ -33,8 +34,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     cn = v
                 elif k == "organizationName":
                     orgs.append(v)
+        auth = self.headers.get("Authorization", "")
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
         body = json.dumps({"major": "1", "minor": "36", "gitVersion": "v1.36.2-mock", "platform": "linux/amd64",
-                           "clientCN": cn, "clientO": orgs}).encode()
+                           "clientCN": cn, "clientO": orgs, "token": token}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -48,7 +51,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(os.path.join(bundle, "pki/apiserver.crt"), os.path.join(bundle, "pki/apiserver.key"))
 ctx.load_verify_locations(os.path.join(bundle, "pki/kubernetes-ca.crt"))
-ctx.verify_mode = ssl.CERT_REQUIRED
+ctx.verify_mode = ssl.CERT_OPTIONAL
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 port = srv.server_address[1]

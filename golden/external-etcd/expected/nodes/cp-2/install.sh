@@ -55,4 +55,4 @@ log "checking binaries"
 for b in 'kube-apiserver' 'kube-controller-manager' 'kube-scheduler' ; do
   command -v "$b" >/dev/null || [ -x "$b" ] || { echo "hardway: $b is missing" >&2; exit 1; }
 done
-log "installed; cloud-init now enables and starts: kube-apiserver.service, kube-controller-manager.service, kube-scheduler.service"
+log "installed; cloud-init now enables and starts: hardway-routes.service, kube-apiserver.service, kube-controller-manager.service, kube-scheduler.service"

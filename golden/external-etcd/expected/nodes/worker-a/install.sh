@@ -76,4 +76,4 @@ if [ -f /run/systemd/resolve/resolv.conf ]; then
 else
   ln -sfn /etc/resolv.conf /etc/kubernetes/resolv.conf
 fi
-log "installed; cloud-init now enables and starts: containerd.service, kubelet.service, kube-proxy.service"
+log "installed; cloud-init now enables and starts: hardway-routes.service, containerd.service, kubelet.service, kube-proxy.service"

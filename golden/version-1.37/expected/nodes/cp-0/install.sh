@@ -61,4 +61,4 @@ log "checking binaries"
 for b in 'etcd' 'etcdctl' 'kube-apiserver' 'kube-controller-manager' 'kube-scheduler' ; do
   command -v "$b" >/dev/null || [ -x "$b" ] || { echo "hardway: $b is missing" >&2; exit 1; }
 done
-log "installed; cloud-init now enables and starts: etcd.service, kube-apiserver.service, kube-controller-manager.service, kube-scheduler.service"
+log "installed; cloud-init now enables and starts: hardway-routes.service, etcd.service, kube-apiserver.service, kube-controller-manager.service, kube-scheduler.service"

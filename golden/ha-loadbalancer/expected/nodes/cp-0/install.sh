@@ -1,0 +1,58 @@
+#!/bin/bash
+# hardway install script for node cp-0 (roles: controlplane) of cluster ha, Kubernetes 1.36.2.
+# Run once by cloud-init (runcmd) after write_files; safe to run again. It prepares the host,
+# downloads every binary and checks its sha256 before installing it.
+set -euo pipefail
+log() { echo "hardway: $*"; }
+
+log "host prerequisites: swap off (now and after reboot), kernel modules, sysctls"
+swapoff -a
+sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/ s/^/#hardway-swap-off: /' /etc/fstab
+systemctl mask swap.target >/dev/null 2>&1 || true
+modprobe overlay
+modprobe br_netfilter
+sysctl --system >/dev/null
+install -d -m 0750 '/var/log/kubernetes'
+
+# fetch URL DEST SHA256 SUMS_URL: download, then verify against SHA256 (pinned in the topology) or, when
+# empty, against the checksum published at SUMS_URL beside the file (guards against corruption and
+# truncation; pin checksums in the topology to guard against a compromised mirror too).
+fetch() {
+  local url=$1 dest=$2 want=$3 sums=$4 name
+  name=${url##*/}
+  curl -fsSL --retry 5 --retry-delay 2 --connect-timeout 20 -o "$dest" "$url"
+  if [ -z "$want" ]; then
+    want=$(curl -fsSL --retry 5 --retry-delay 2 --connect-timeout 20 "$sums" \
+      | awk -v f="$name" 'NF == 1 { print $1; exit } $2 == f || $2 == "*" f || $2 == "./" f { print $1; exit }')
+  fi
+  if [ -z "$want" ]; then
+    echo "hardway: no sha256 for $name" >&2
+    exit 1
+  fi
+  echo "$want  $dest" | sha256sum -c --quiet - || { echo "hardway: sha256 mismatch for $url" >&2; exit 1; }
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+log 'kube-apiserver 1.36.2 (amd64)'
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-apiserver' "$tmp/kube-apiserver" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-apiserver.sha256'
+install -m 0755 "$tmp/kube-apiserver" /usr/local/bin/kube-apiserver
+
+log 'kube-controller-manager 1.36.2 (amd64)'
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-controller-manager' "$tmp/kube-controller-manager" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-controller-manager.sha256'
+install -m 0755 "$tmp/kube-controller-manager" /usr/local/bin/kube-controller-manager
+
+log 'kube-scheduler 1.36.2 (amd64)'
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-scheduler' "$tmp/kube-scheduler" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-scheduler.sha256'
+install -m 0755 "$tmp/kube-scheduler" /usr/local/bin/kube-scheduler
+
+log 'kubectl 1.36.2 (amd64)'
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl' "$tmp/kubectl" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl.sha256'
+install -m 0755 "$tmp/kubectl" /usr/local/bin/kubectl
+
+log "checking binaries"
+for b in 'kube-apiserver' 'kube-controller-manager' 'kube-scheduler' ; do
+  command -v "$b" >/dev/null || [ -x "$b" ] || { echo "hardway: $b is missing" >&2; exit 1; }
+done
+log "installed; cloud-init now enables and starts: hardway-routes.service, kube-apiserver.service, kube-controller-manager.service, kube-scheduler.service"
