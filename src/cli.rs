@@ -42,9 +42,31 @@ enum Cmd {
         /// Replace an existing output (atomically: the old one stays if rendering fails).
         #[arg(long)]
         force: bool,
+        /// Replace every secret with a placeholder and fingerprint: a bundle safe to commit and diff.
+        #[arg(long)]
+        redact: bool,
     },
-    /// Parse and validate TOPOLOGY; print every problem, or a one-line summary. Needs no secret.
+    /// Parse and validate TOPOLOGY; print every problem, or a summary and the planned certificates. Needs no secret.
     Check { topology: PathBuf },
+    /// Print an AWS CloudFormation template with one instance per node of a rendered BUNDLE.
+    Cloudformation { bundle: PathBuf },
+    /// Print the JSON Schema of the topology file (for editors and CI validators).
+    Schema,
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+    /// Certificate inventory of a rendered bundle (directory or zip): days left, chains, key pairs, SHA256SUMS.
+    Inspect {
+        path: PathBuf,
+        /// Moment to check against: YYYY-MM-DD or an RFC 3339 time (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Fail when a certificate expires within this many days.
+        #[arg(long, default_value_t = 30)]
+        warn_days: i64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Entry point used by `main`: exit 0 on success, 1 when input is rejected, 2 on usage errors.
@@ -72,13 +94,47 @@ fn run(cli: Cli) -> Result<()> {
             let checked = load_topology(&topology)?;
             print_warnings(&topology, &checked.warnings);
             println!("{}", summary(&checked));
+            print!("{}", crate::pki::issue::inventory(&checked.topology));
             Ok(())
         }
-        Cmd::Render { topology, secret, out, force } => {
+        Cmd::Cloudformation { bundle } => {
+            print!("{}", crate::cloudformation::template(&output::read_bundle(&bundle)?)?);
+            Ok(())
+        }
+        Cmd::Schema => {
+            print!("{}", topology::json_schema());
+            Ok(())
+        }
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "hardway", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Inspect { path, at, warn_days, json } => {
+            let at = match at {
+                Some(s) => parse_at(&s)?,
+                None => time::OffsetDateTime::now_utc(),
+            };
+            let bundle = output::read_bundle(&path)?;
+            let report = crate::inspect::inspect(&bundle, at, warn_days);
+            if json {
+                let mut s = serde_json::to_string_pretty(&report).map_err(|e| Error::internal("inspect", e))?;
+                s.push('\n');
+                print!("{s}");
+            } else {
+                print!("{}", crate::inspect::table(&report));
+            }
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(Error::Limit(format!("{}: {} problem(s) found", path.display(), report.problems.len())))
+            }
+        }
+        Cmd::Render { topology, secret, out, force, redact } => {
             let checked = load_topology(&topology)?;
             let secrets = load_secret(&secret)?;
             print_warnings(&topology, &checked.warnings);
-            let bundle = crate::render(&checked.topology, &secrets)?;
+            let bundle = crate::render_with(&checked.topology, &secrets, crate::Options { redact })?;
             let is_zip = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"));
             if is_zip {
                 output::write_zip(&bundle.to_zip()?, &out, force)?;
@@ -95,6 +151,19 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `--at`: a date (midnight UTC) or an RFC 3339 time.
+fn parse_at(s: &str) -> Result<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &fmt).map(|d| d.midnight().assume_utc()).map_err(|_| Error::Input {
+        file: "--at".into(),
+        message: format!("{s:?} is neither YYYY-MM-DD nor an RFC 3339 time"),
+    })
 }
 
 fn summary(c: &Checked) -> String {
@@ -166,13 +235,19 @@ fn load_secret(path: &Path) -> Result<Secrets> {
     Ok(secrets)
 }
 
-/// The example topology with `notBefore` set to `day_start` (today 00:00 UTC).
+pub const SCHEMA_FILE: &str = "hardway.schema.json";
+
+/// The example topology with `notBefore` set to `day_start` (today 00:00 UTC), pointing editors at the
+/// schema file `init` writes beside it.
 pub fn init_topology(day_start: time::OffsetDateTime) -> Result<String> {
     let ts = crate::index::rfc3339(day_start)?;
     if !EXAMPLE_TOPOLOGY.contains(EXAMPLE_NOT_BEFORE) {
         return Err(Error::internal("init", "example topology lost its notBefore line"));
     }
-    Ok(EXAMPLE_TOPOLOGY.replace(EXAMPLE_NOT_BEFORE, &format!("notBefore: \"{ts}\"")))
+    Ok(format!(
+        "# yaml-language-server: $schema=./{SCHEMA_FILE}\n{}",
+        EXAMPLE_TOPOLOGY.replace(EXAMPLE_NOT_BEFORE, &format!("notBefore: \"{ts}\""))
+    ))
 }
 
 fn init(dir: &Path) -> Result<()> {
@@ -180,7 +255,8 @@ fn init(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| out_err(format!("cannot create: {e}")))?;
     let topo_path = dir.join("cluster.yaml");
     let secret_path = dir.join("cluster.secret");
-    for p in [&topo_path, &secret_path] {
+    let schema_path = dir.join(SCHEMA_FILE);
+    for p in [&topo_path, &secret_path, &schema_path] {
         if std::fs::symlink_metadata(p).is_ok() {
             return Err(Error::Output {
                 path: p.display().to_string(),
@@ -198,6 +274,7 @@ fn init(dir: &Path) -> Result<()> {
     getrandom::getrandom(&mut seed).map_err(|e| Error::internal("init: OS random source", e))?;
     output::create_new_file(&topo_path, init_topology(day_start)?.as_bytes(), 0o644)?;
     output::create_new_file(&secret_path, Secrets::file_text(&seed).as_bytes(), 0o600)?;
+    output::create_new_file(&schema_path, topology::json_schema().as_bytes(), 0o644)?;
     println!("wrote {} and {} (keep the secret private)", topo_path.display(), secret_path.display());
     Ok(())
 }

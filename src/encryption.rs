@@ -18,13 +18,20 @@ pub fn key_bytes(t: &Topology, secrets: &Secrets, name: &str) -> [u8; 32] {
     secrets.derive(&format!("encryption/{}/{name}", t.provider.as_str()))
 }
 
-pub fn render(t: &Topology, secrets: &Secrets) -> Result<String> {
+pub fn render(t: &Topology, secrets: &Secrets, redact: bool) -> Result<String> {
     let keys: Vec<KeyEntry> = t
         .encryption_keys
         .iter()
-        .map(|name| KeyEntry {
-            name: name.clone(),
-            secret: base64::engine::general_purpose::STANDARD.encode(key_bytes(t, secrets, name)),
+        .map(|name| {
+            let key = key_bytes(t, secrets, name);
+            KeyEntry {
+                name: name.clone(),
+                secret: if redact {
+                    crate::redact::placeholder(&format!("encryption key {name}"), &key)
+                } else {
+                    base64::engine::general_purpose::STANDARD.encode(key)
+                },
+            }
         })
         .collect();
     templates::render(

@@ -76,7 +76,7 @@ fn render_one(t: &Topology, p: &'static KubeconfigProfile, cert: &Issued, ca: &I
             context => format!("{}@{}", user, t.name),
             ca_data => b64(&ca.cert_pem),
             cert_data => b64(&cert.cert_pem),
-            key_data => b64(&cert.key_pem),
+            key_data => if cert.key_redacted { cert.key_pem.trim_end().to_string() } else { b64(&cert.key_pem) },
         },
     )?;
     Ok(Kubeconfig {

@@ -7,9 +7,11 @@ pub mod addons;
 pub mod bootstrap;
 pub mod bundle;
 pub mod cli;
+pub mod cloudformation;
 pub mod encryption;
 pub mod error;
 pub mod index;
+pub mod inspect;
 pub mod kubeconfig;
 pub mod net;
 pub mod nodeconf;
@@ -17,6 +19,7 @@ pub mod nodes;
 pub mod output;
 mod par;
 pub mod pki;
+pub mod redact;
 pub mod secrets;
 mod templates;
 pub mod topology;
@@ -30,10 +33,23 @@ pub use topology::Topology;
 
 use bundle::{MODE_PUBLIC, MODE_SECRET};
 
+/// How to render.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Replace every secret (private keys, encryption keys, bootstrap tokens, and the same material in
+    /// kubeconfigs and user-data) with a placeholder naming it and fingerprinting its value.
+    pub redact: bool,
+}
+
 /// Renders the whole bundle. Pure: reads no clock, environment, file or OS randomness; the same
 /// topology and secrets give the same bytes on every machine.
 pub fn render(t: &Topology, secrets: &Secrets) -> Result<Bundle> {
-    let pki = pki::issue_all(t, secrets)?;
+    render_with(t, secrets, Options::default())
+}
+
+/// `render` with options (e.g. a redacted bundle, safe to commit).
+pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
+    let pki = pki::issue_all(t, secrets, opts.redact)?;
     let mut b = Bundle::new();
     for c in &pki.certs {
         let (cert, key) = c.paths();
@@ -43,13 +59,18 @@ pub fn render(t: &Topology, secrets: &Secrets) -> Result<Bundle> {
     b.add(nodes::SA_KEY, pki.sa_private_pem.as_bytes(), MODE_SECRET)?;
     b.add(nodes::SA_PUB, pki.sa_public_pem.as_bytes(), MODE_PUBLIC)?;
 
-    let tokens = bootstrap::tokens(t, secrets);
+    let mut tokens = bootstrap::tokens(t, secrets);
+    if opts.redact {
+        for k in &mut tokens {
+            k.secret = redact::placeholder(&format!("bootstrap token secret {}", k.id), k.secret.as_bytes());
+        }
+    }
     let mut kcs = kubeconfig::build_all(t, &pki)?;
     kcs.extend(bootstrap::kubeconfigs(t, &pki, &tokens)?);
     for k in &kcs {
         b.add(k.path.clone(), k.text.as_bytes(), MODE_SECRET)?;
     }
-    b.add(nodes::ENCRYPTION_CONFIG, encryption::render(t, secrets)?, MODE_SECRET)?;
+    b.add(nodes::ENCRYPTION_CONFIG, encryption::render(t, secrets, opts.redact)?, MODE_SECRET)?;
     let manifests = addons::add(t, &pki, &tokens, &mut b)?;
 
     nodeconf::add_shared(t, &mut b)?;

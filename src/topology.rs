@@ -20,8 +20,10 @@ pub const MAX_ETCD_MEMBERS: usize = 7;
 // ---------------------------------------------------------------------------------------------
 // Raw form: exactly what the YAML says. Unknown fields are errors.
 
-#[derive(Debug, Deserialize)]
+/// A hardway topology: the cluster, its PKI and encryption settings, and its nodes.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "hardway topology")]
 pub struct RawTopology {
     pub cluster: RawCluster,
     pub pki: RawPki,
@@ -34,7 +36,7 @@ pub struct RawTopology {
 }
 
 /// How binaries reach the nodes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawBinaries {
     #[serde(default)]
@@ -58,7 +60,7 @@ pub struct RawBinaries {
     pub versions: RawComponentVersions,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawComponentVersions {
     pub etcd: Option<String>,
@@ -69,14 +71,14 @@ pub struct RawComponentVersions {
     pub pause: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawUserData {
     /// Maximum size of a node's user-data in bytes (the gzip copy must fit). Default: EC2's 16,384.
     pub budget_bytes: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawCluster {
     pub name: String,
@@ -91,7 +93,7 @@ pub struct RawCluster {
     pub bootstrap_tokens: BootstrapTokens,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KubeletCredentials {
     /// The bundle holds each kubelet's client and serving certificates, signed by the cluster CA.
@@ -101,7 +103,7 @@ pub enum KubeletCredentials {
     Bootstrap,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum BootstrapTokens {
     /// One token per worker: revocable per node, and user-data differs per node anyway.
     #[default]
@@ -113,7 +115,7 @@ pub enum BootstrapTokens {
     Shared,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawApiServer {
     pub endpoint: String,
@@ -127,7 +129,7 @@ fn default_port() -> u16 {
     6443
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNetwork {
     #[serde(rename = "serviceCIDR")]
@@ -148,7 +150,7 @@ fn default_dns_domain() -> String {
     "cluster.local".into()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawPki {
     pub not_before: String,
@@ -167,7 +169,7 @@ fn default_cert_days() -> u32 {
     365
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEncryption {
     #[serde(default)]
@@ -175,7 +177,7 @@ pub struct RawEncryption {
     pub keys: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNode {
     pub name: String,
@@ -199,7 +201,7 @@ pub struct RawNode {
 // ---------------------------------------------------------------------------------------------
 // Validated form.
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum KeyAlgorithm {
     #[default]
     #[serde(rename = "ecdsa-p256")]
@@ -223,7 +225,7 @@ impl KeyAlgorithm {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     #[default]
@@ -242,7 +244,7 @@ impl Provider {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BinarySource {
     /// Download and sha256-verify every binary at first boot.
@@ -252,7 +254,7 @@ pub enum BinarySource {
     Preinstalled,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Runtime {
     /// containerd, runc, CNI plugins and crictl from their release tarballs (/usr/local/bin, /opt/cni/bin).
@@ -262,7 +264,7 @@ pub enum Runtime {
     Packages,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     #[default]
@@ -455,6 +457,14 @@ impl Topology {
 pub struct Checked {
     pub topology: Topology,
     pub warnings: Vec<Problem>,
+}
+
+/// The JSON Schema of the topology file, generated from the raw types above (`hardway schema`).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(RawTopology);
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,3 +8,4 @@ mod golden;
 mod nodes;
 mod pki;
 mod realworld;
+mod review;

@@ -37,7 +37,9 @@ pub struct Issued {
     pub node: Option<String>,
     pub cert_der: Vec<u8>,
     pub cert_pem: String,
+    /// The PEM private key, or a placeholder line in a redacted render.
     pub key_pem: String,
+    pub key_redacted: bool,
     /// RFC 4514 form, most specific first (as `openssl x509 -subject -nameopt RFC2253` prints it).
     pub subject: String,
     pub common_name: String,
@@ -276,13 +278,27 @@ fn subject_string(p: &CertProfile, cn: &str) -> String {
     }
 }
 
-fn finish(plan: &Plan<'_>, der: Vec<u8>, key: &Key, kus: Vec<&'static str>, ekus: Vec<&'static str>) -> Result<Issued> {
+fn finish(
+    plan: &Plan<'_>,
+    der: Vec<u8>,
+    key: &Key,
+    kus: Vec<&'static str>,
+    ekus: Vec<&'static str>,
+    redact: bool,
+) -> Result<Issued> {
+    let key_pem = if redact {
+        let (_, key_path) = profiles::bundle_paths(plan.profile, plan.node.map(|n| n.name.as_str()));
+        format!("{}\n", crate::redact::placeholder(&format!("private key {key_path}"), &key.pkcs8_der()?))
+    } else {
+        key.private_pem()?
+    };
     Ok(Issued {
         profile: plan.profile,
         node: plan.node.map(|n| n.name.clone()),
         cert_pem: pem_encode("CERTIFICATE", &der),
         cert_der: der,
-        key_pem: key.private_pem()?,
+        key_pem,
+        key_redacted: redact,
         subject: subject_string(plan.profile, &plan.cn),
         common_name: plan.cn.clone(),
         sans: plan.sans.clone(),
@@ -300,7 +316,7 @@ fn key_purpose(plan: &Plan<'_>) -> String {
 }
 
 /// Issues every certificate for the topology, plus the service-account key pair.
-pub fn issue_all(t: &Topology, secrets: &Secrets) -> Result<Pki> {
+pub fn issue_all(t: &Topology, secrets: &Secrets, redact: bool) -> Result<Pki> {
     let all = plans(t);
     let (cas, leaves): (Vec<Plan<'_>>, Vec<Plan<'_>>) = all.into_iter().partition(|p| p.profile.is_ca());
     let mut certs = Vec::with_capacity(cas.len() + leaves.len());
@@ -309,7 +325,7 @@ pub fn issue_all(t: &Topology, secrets: &Secrets) -> Result<Pki> {
         let key = Key::derive(secrets, t.key_algorithm, &key_purpose(plan))?;
         let (params, kus, ekus) = params(plan, &key, secrets)?;
         let cert = params.self_signed(&key).map_err(|e| Error::internal(plan.id(), e))?;
-        certs.push(finish(plan, cert.der().to_vec(), &key, kus, ekus)?);
+        certs.push(finish(plan, cert.der().to_vec(), &key, kus, ekus, redact)?);
         issuers.insert(plan.profile.name, Issuer::new(params, key));
     }
     let issued = crate::par::map(&leaves, crate::par::threads(), |plan| -> Result<Issued> {
@@ -320,12 +336,38 @@ pub fn issue_all(t: &Topology, secrets: &Secrets) -> Result<Pki> {
         };
         let issuer = issuers.get(ca).ok_or_else(|| Error::internal(plan.id(), format!("issuer {ca} missing")))?;
         let cert = params.signed_by(&key, issuer).map_err(|e| Error::internal(plan.id(), e))?;
-        finish(plan, cert.der().to_vec(), &key, kus, ekus)
+        finish(plan, cert.der().to_vec(), &key, kus, ekus, redact)
     });
     for c in issued {
         certs.push(c?);
     }
     let index = certs.iter().enumerate().map(|(i, c)| ((c.profile.name.to_string(), c.node.clone()), i)).collect();
     let sa = Key::derive(secrets, t.key_algorithm, "service-account")?;
-    Ok(Pki { certs, index, sa_private_pem: sa.private_pem()?, sa_public_pem: sa.public_pem() })
+    let sa_private_pem = if redact {
+        format!("{}\n", crate::redact::placeholder("private key pki/service-account.key", &sa.pkcs8_der()?))
+    } else {
+        sa.private_pem()?
+    };
+    Ok(Pki { certs, index, sa_private_pem, sa_public_pem: sa.public_pem() })
+}
+
+/// The certificates a topology will get, as a text table (for `check`: no secret needed).
+pub fn inventory(t: &Topology) -> String {
+    let mut out = String::from("planned certificates:\n");
+    for p in plans(t) {
+        let issuer = match p.profile.issuer {
+            IssuerRule::SelfSigned => "self-signed",
+            IssuerRule::Ca(c) => c,
+        };
+        let sans: Vec<String> = p.sans.iter().map(San::render).collect();
+        out.push_str(&format!(
+            "  {:<34} {:<40} issuer {:<15} until {}{}\n",
+            p.id(),
+            subject_string(p.profile, &p.cn),
+            issuer,
+            crate::index::rfc3339(p.not_after).unwrap_or_default(),
+            if sans.is_empty() { String::new() } else { format!("  {}", sans.join(",")) }
+        ));
+    }
+    out
 }
