@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release/hardway
 
-.PHONY: build test unit lint fmt fmt-check golden bench demo ci clean
+.PHONY: build test unit lint fmt fmt-check golden bench demo ci clean fuzz
 
 build:
 	$(CARGO) build --release --locked
@@ -39,3 +39,11 @@ ci: test
 clean:
 	$(CARGO) clean
 	rm -rf out
+
+# Coverage-guided fuzzing (libFuzzer via cargo-fuzz) of parse + validate + render, for FUZZ_SECONDS.
+# cargo-fuzz needs -Z flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them. New interesting
+# inputs land in fuzz/corpus/parse_render (commit them); `make test` replays the corpus.
+FUZZ_SECONDS ?= 120
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run parse_render --release -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048

@@ -71,7 +71,7 @@ pub fn add(t: &Topology, pki: &Pki, tokens: &[Token], b: &mut Bundle) -> Result<
         )?,
         MODE_PUBLIC,
     )?;
-    if !tokens.is_empty() {
+    if t.bootstrap_enabled() {
         put(b, BOOTSTRAP_RBAC, templates::render("bootstrap-rbac.yaml.j2", minijinja::context! {})?, MODE_PUBLIC)?;
         let entries: Vec<TokenEntry<'_>> = tokens
             .iter()
@@ -88,12 +88,17 @@ pub fn add(t: &Topology, pki: &Pki, tokens: &[Token], b: &mut Bundle) -> Result<
             BootstrapTokens::PerNode => "one per worker",
             BootstrapTokens::Shared => "one shared by every worker",
         };
-        put(
-            b,
-            BOOTSTRAP_SECRETS,
-            templates::render("bootstrap-secrets.yaml.j2", minijinja::context! { tokens => entries, mode => mode })?,
-            MODE_SECRET,
-        )?;
+        if !tokens.is_empty() {
+            put(
+                b,
+                BOOTSTRAP_SECRETS,
+                templates::render(
+                    "bootstrap-secrets.yaml.j2",
+                    minijinja::context! { tokens => entries, mode => mode },
+                )?,
+                MODE_SECRET,
+            )?;
+        }
         let nodes: Vec<&str> = t.nodes.iter().filter(|n| n.bootstraps()).map(|n| n.name.as_str()).collect();
         b.add(
             APPROVE_CSRS,

@@ -63,7 +63,7 @@ fn token(secrets: &Secrets, node: Option<&str>) -> Token {
 /// Every token the cluster needs: one per bootstrapping worker, or one shared.
 pub fn tokens(t: &Topology, secrets: &Secrets) -> Vec<Token> {
     let workers: Vec<&Node> = t.nodes.iter().filter(|n| n.bootstraps()).collect();
-    if workers.is_empty() {
+    if !t.bootstrap_enabled() {
         return Vec::new();
     }
     match t.bootstrap_tokens {

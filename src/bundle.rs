@@ -40,6 +40,16 @@ impl Bundle {
         Ok(())
     }
 
+    /// Moves every file of `other` in; a path present in both is a bug, reported as such.
+    pub fn merge(&mut self, other: Bundle) -> Result<()> {
+        for (path, e) in other.files {
+            if self.files.insert(path.clone(), e).is_some() {
+                return Err(Error::internal("bundle", format!("two files at {path}")));
+            }
+        }
+        Ok(())
+    }
+
     pub fn get(&self, path: &str) -> Option<&Entry> {
         self.files.get(path)
     }

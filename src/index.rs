@@ -190,7 +190,7 @@ pub fn build(
             user_data_bytes: *plain,
             user_data_gzip: crate::userdata::gzip_path(&n.name),
             user_data_gzip_bytes: *gz,
-            units: crate::nodeconf::units(n),
+            units: crate::nodeconf::units(t, n),
             downloads: crate::nodeconf::downloads(t, n)
                 .into_iter()
                 .map(|d| DownloadEntry {

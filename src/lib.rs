@@ -74,14 +74,24 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     let manifests = addons::add(t, &pki, &tokens, &mut b)?;
 
     nodeconf::add_shared(t, &mut b)?;
-    for n in &t.nodes {
-        nodeconf::add_node(t, n, &mut b)?;
-        nodeconf::add_install_script(t, n, &mut b)?;
+    // Per-node work runs on every core; results come back in node order, so bytes do not change.
+    let threads = par::threads();
+    let own = par::map(&t.nodes, threads, |n| -> Result<Bundle> {
+        let mut nb = Bundle::new();
+        nodeconf::add_node(t, n, &mut nb)?;
+        nodeconf::add_install_script(t, n, &mut nb)?;
+        Ok(nb)
+    });
+    for nb in own {
+        b.merge(nb?)?;
     }
-    let node_files = t.nodes.iter().map(|n| nodes::files_for(t, n, &pki, &kcs)).collect::<Result<Vec<_>>>()?;
+    let node_files =
+        par::map(&t.nodes, threads, |n| nodes::files_for(t, n, &pki, &kcs)).into_iter().collect::<Result<Vec<_>>>()?;
+    let pairs: Vec<(&Topology, usize)> = (0..t.nodes.len()).map(|i| (t, i)).collect();
+    let rendered = par::map(&pairs, threads, |&(t, i)| userdata::render(t, &t.nodes[i], &node_files[i], &b));
     let mut sizes = Vec::with_capacity(t.nodes.len());
-    for (n, files) in t.nodes.iter().zip(&node_files) {
-        let ud = userdata::render(t, n, files, &b)?;
+    for (n, ud) in t.nodes.iter().zip(rendered) {
+        let ud = ud?;
         sizes.push((ud.plain.len(), ud.gzip.len()));
         b.add(userdata::plain_path(&n.name), ud.plain, MODE_SECRET)?;
         b.add(userdata::gzip_path(&n.name), ud.gzip, MODE_SECRET)?;
@@ -91,6 +101,18 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     let sums = b.sha256sums();
     b.add("SHA256SUMS", sums, MODE_PUBLIC)?;
     Ok(b)
+}
+
+/// The fuzz target's body: parse, validate and, for small ECDSA topologies, render `bytes` with a fixed
+/// seed, discarding the result. Any panic here is a bug (fuzz/ and the corpus replay test check that).
+#[doc(hidden)]
+pub fn fuzz_one(bytes: &[u8]) {
+    if let Ok(c) = topology::load("fuzz.yaml", bytes) {
+        let t = &c.topology;
+        if t.nodes.len() <= 16 && t.key_algorithm == topology::KeyAlgorithm::EcdsaP256 {
+            let _ = render(t, &Secrets::from_seed([0x42; 32]));
+        }
+    }
 }
 
 fn readme(t: &Topology) -> Result<String> {

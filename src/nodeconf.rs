@@ -4,7 +4,7 @@
 use crate::bundle::{Bundle, MODE_EXEC, MODE_PUBLIC};
 use crate::error::{Error, Result};
 use crate::templates;
-use crate::topology::{Arch, BinarySource, Node, Role, Runtime, Topology};
+use crate::topology::{Arch, BinarySource, Node, PodRoutes, Role, Runtime, Topology};
 use crate::versions::{self, Component};
 use serde::Serialize;
 
@@ -187,7 +187,7 @@ fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
         .add("service-node-port-range", "30000-32767")?
         .add("tls-cert-file", format!("{pki}/apiserver.crt"))?
         .add("tls-private-key-file", format!("{pki}/apiserver.key"))?;
-    if t.nodes.iter().any(|n| n.bootstraps()) {
+    if t.bootstrap_enabled() {
         f.add("enable-bootstrap-token-auth", "true")?;
     }
     f.add("v", 2)?;
@@ -363,7 +363,7 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
             "with the node's own bootstrapped credentials (no key from the bundle on bootstrap workers)",
         ),
     ] {
-        if path == KUBE_PROXY_CONFIG_BOOTSTRAP && !t.nodes.iter().any(|n| n.bootstraps()) {
+        if path == KUBE_PROXY_CONFIG_BOOTSTRAP && !t.bootstrap_enabled() {
             continue;
         }
         b.add(
@@ -403,29 +403,31 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
     if t.nodes.iter().any(|n| n.has(Role::LoadBalancer)) {
         b.add(HAPROXY_CONFIG, haproxy_config(t)?, MODE_PUBLIC)?;
     }
-    let mut table = String::from(
-        "# Pod ranges and the node that holds each: CIDR  VIA  NODE. Read by routes.sh at boot on every\n\
-         # controlplane and worker node (a node skips its own ranges).\n",
-    );
-    for r in routes(t) {
-        table.push_str(&format!("{} {} {}\n", r.destination, r.via, r.node));
+    if t.pod_routes == PodRoutes::Static {
+        let mut table = String::from(
+            "# Pod ranges and the node that holds each: CIDR  VIA  NODE. Read by routes.sh at boot on every\n\
+             # controlplane and worker node (a node skips its own ranges).\n",
+        );
+        for r in routes(t) {
+            table.push_str(&format!("{} {} {}\n", r.destination, r.via, r.node));
+        }
+        b.add(POD_ROUTES, table, MODE_PUBLIC)?;
+        b.add(ROUTES_SCRIPT, templates::render("routes.sh", minijinja::context! {})?, MODE_EXEC)?;
+        b.add(
+            ROUTES_UNIT,
+            render_unit(&Unit {
+                comment: "Routes to the pod ranges of the other workers (pod-to-pod traffic across nodes).".into(),
+                description: "hardway pod network routes".into(),
+                documentation: "file:/etc/hardway/pod-routes",
+                after: vec!["network-online.target"],
+                wants: vec!["network-online.target"],
+                service: vec!["Type=oneshot", "RemainAfterExit=yes"],
+                exec: "/usr/local/lib/hardway/routes.sh",
+                ..Default::default()
+            })?,
+            MODE_PUBLIC,
+        )?;
     }
-    b.add(POD_ROUTES, table, MODE_PUBLIC)?;
-    b.add(ROUTES_SCRIPT, templates::render("routes.sh", minijinja::context! {})?, MODE_EXEC)?;
-    b.add(
-        ROUTES_UNIT,
-        render_unit(&Unit {
-            comment: "Routes to the pod ranges of the other workers (pod-to-pod traffic across nodes).".into(),
-            description: "hardway pod network routes".into(),
-            documentation: "file:/etc/hardway/pod-routes",
-            after: vec!["network-online.target"],
-            wants: vec!["network-online.target"],
-            service: vec!["Type=oneshot", "RemainAfterExit=yes"],
-            exec: "/usr/local/lib/hardway/routes.sh",
-            ..Default::default()
-        })?,
-        MODE_PUBLIC,
-    )?;
     Ok(())
 }
 
@@ -674,9 +676,14 @@ pub fn packages(t: &Topology, n: &Node) -> Vec<&'static str> {
 }
 
 /// The systemd units the node runs, in the order cloud-init enables and starts them.
-pub fn units(n: &Node) -> Vec<&'static str> {
+/// Whether the node installs the static pod routes at boot.
+pub fn routes_pods(t: &Topology, n: &Node) -> bool {
+    t.pod_routes == PodRoutes::Static && (n.has(Role::ControlPlane) || n.has(Role::Worker))
+}
+
+pub fn units(t: &Topology, n: &Node) -> Vec<&'static str> {
     let mut u = Vec::new();
-    if n.has(Role::ControlPlane) || n.has(Role::Worker) {
+    if routes_pods(t, n) {
         u.push("hardway-routes.service");
     }
     if n.has(Role::LoadBalancer) {
@@ -752,7 +759,7 @@ pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> 
             downloads => downloads,
             required => required_binaries(t, n),
             worker => n.has(Role::Worker),
-            units => units(n),
+            units => units(t, n),
         },
     )?;
     b.add(node_path(&n.name, INSTALL_SCRIPT), text, MODE_EXEC)

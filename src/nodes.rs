@@ -197,7 +197,7 @@ pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Re
                 When::RuntimeTarballs => t.binaries.runtime == Runtime::Tarballs,
                 When::KubeletCertificates => node.has_kubelet_certs(),
                 When::KubeletBootstrap => node.bootstraps(),
-                When::RoutesPods => node.has(ControlPlane) || node.has(Worker),
+                When::RoutesPods => crate::nodeconf::routes_pods(t, node),
             }
     };
     for f in NODE_FILES.iter().filter(|f| applies(f)) {

@@ -144,6 +144,20 @@ pub struct RawNetwork {
     /// Cluster DNS Service address (default: the 10th address of serviceCIDR).
     #[serde(rename = "clusterDNS", default)]
     pub cluster_dns: Option<String>,
+    /// How pod ranges reach each other (default `static`).
+    #[serde(rename = "podRoutes", default)]
+    pub pod_routes: PodRoutes,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PodRoutes {
+    /// Every controlplane and worker node gets the table of all pod ranges and routes them at boot.
+    #[default]
+    Static,
+    /// No host routes: a routing CNI or the cloud's route tables (index.json `routes`) do it. For large
+    /// clusters, where a table of every worker in every node's user-data does not fit.
+    None,
 }
 
 fn default_dns_domain() -> String {
@@ -429,9 +443,19 @@ pub struct Topology {
     pub binaries: Binaries,
     pub user_data_budget: usize,
     pub bootstrap_tokens: BootstrapTokens,
+    pub pod_routes: PodRoutes,
+    /// The cluster-wide default of `kubeletCredentials`.
+    pub kubelet_credentials: KubeletCredentials,
 }
 
 impl Topology {
+    /// Whether the cluster runs the TLS bootstrap machinery (token auth, RBAC, token signing): when it
+    /// is the cluster default, even before any worker exists, so adding workers does not change the
+    /// control plane; or when some worker opts in.
+    pub fn bootstrap_enabled(&self) -> bool {
+        self.kubelet_credentials == KubeletCredentials::Bootstrap || self.nodes.iter().any(Node::bootstraps)
+    }
+
     pub fn nodes_with(&self, role: Role) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(move |n| n.has(role))
     }
@@ -507,6 +531,9 @@ fn clean_message(s: &str) -> String {
         }
     }
     let m = m.split(", set DuplicateKeyPolicy").next().unwrap_or(m);
+    if m.starts_with("multiple YAML documents") {
+        return "multiple YAML documents: a topology is a single document (remove the `---` separator)".into();
+    }
     m.trim_end_matches([',', ':']).to_string()
 }
 
@@ -781,6 +808,8 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 binaries,
                 user_data_budget,
                 bootstrap_tokens: raw.cluster.bootstrap_tokens,
+                pod_routes: net.pod_routes,
+                kubelet_credentials: raw.cluster.kubelet_credentials,
             };
             if topology.binaries.runtime == Runtime::Packages && topology.version.minor >= 36 {
                 c.warn(

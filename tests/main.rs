@@ -5,6 +5,7 @@ mod cli;
 mod cluster;
 mod common;
 mod golden;
+mod hostile;
 mod nodes;
 mod pki;
 mod realworld;

@@ -1,9 +1,9 @@
 #!/bin/sh
-# Applies the cluster manifests of solo in order, with the admin kubeconfig of this bundle.
-# Run from anywhere once the apiservers answer:  sh manifests/apply.sh
+# Applies the cluster manifests of solo (manifests/NN-*.yaml) in file-name order, with the admin
+# kubeconfig of this bundle. Run from anywhere once the apiservers answer:  sh manifests/apply.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 kubeconfig="${KUBECONFIG_OVERRIDE:-$here/../kubeconfigs/admin.kubeconfig}"
-kubectl --kubeconfig "$kubeconfig" apply -f "$here/00-admin-clusterrolebinding.yaml"
-kubectl --kubeconfig "$kubeconfig" apply -f "$here/01-apiserver-to-kubelet-rbac.yaml"
-kubectl --kubeconfig "$kubeconfig" apply -f "$here/02-coredns.yaml"
+for manifest in "$here"/[0-9][0-9]-*.yaml; do
+  kubectl --kubeconfig "$kubeconfig" apply -f "$manifest"
+done
