@@ -49,9 +49,10 @@ def measure(topo, out, runs):
     return statistics.median(walls), max(rss) / 1024
 
 
-print(f"machine: {os.cpu_count()} cores; binary: {binary}")
+print(f"machine: {os.cpu_count()} cores; binary: {binary}; outputs under {os.environ.get('BENCH_DIR') or tempfile.gettempdir()}")
 print(f"{'case':<22}{'output':<7}{'nodes':>7}{'wall s':>9}{'ms/node':>9}{'peak MiB':>10}{'files':>8}{'bytes':>12}")
-with tempfile.TemporaryDirectory() as tmp:
+# BENCH_DIR picks the file system the outputs go to (e.g. /dev/shm to leave the disk out of it).
+with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
     cases = [("example (3+3)", os.path.join(repo, "examples/cluster.yaml"), 6)]
     for n in sizes:
         path = os.path.join(tmp, f"w{n}.yaml")

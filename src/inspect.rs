@@ -168,14 +168,14 @@ fn check_key(c: &X509Certificate<'_>, key: &[u8]) -> String {
     let cert_key = &c.public_key().subject_public_key.data;
     if let Ok(k) = p256::SecretKey::from_pkcs8_pem(text) {
         let public = k.public_key();
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&public, false);
+        let point = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&public, false);
         return if point.as_bytes() == cert_key.as_ref() {
             "ok".into()
         } else {
             "key does not match certificate".into()
         };
     }
-    if let Ok(k) = rsa::RsaPrivateKey::from_pkcs8_pem(text) {
+    if let Ok(k) = <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(text) {
         use rsa::pkcs1::EncodeRsaPublicKey;
         return match k.to_public_key().to_pkcs1_der() {
             Ok(d) if d.as_bytes() == cert_key.as_ref() => "ok".into(),

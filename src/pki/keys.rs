@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::secrets::Secrets;
 use crate::topology::KeyAlgorithm;
-use p256::ecdsa::signature::{SignatureEncoding, Signer};
+use p256::ecdsa::signature::Signer;
 use rand_chacha::rand_core::SeedableRng;
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 use sha2::{Digest, Sha256};
@@ -32,7 +32,7 @@ impl Key {
                 for counter in 0u32..64 {
                     let bytes = secrets.derive(&format!("{label}/{counter}"));
                     if let Ok(sk) = p256::ecdsa::SigningKey::from_slice(&bytes) {
-                        let public = sk.verifying_key().to_encoded_point(false).as_bytes().to_vec();
+                        let public = sk.verifying_key().to_sec1_point(false).as_bytes().to_vec();
                         return Ok(Key { alg, inner: Inner::Ec(sk), public });
                     }
                 }
@@ -65,12 +65,15 @@ impl Key {
 
     /// PKCS#8 DER of the private key.
     pub fn pkcs8_der(&self) -> Result<Vec<u8>> {
-        use p256::pkcs8::EncodePrivateKey;
-        let doc = match &self.inner {
-            Inner::Ec(k) => k.to_pkcs8_der(),
-            Inner::Rsa(k) => rsa::pkcs8::EncodePrivateKey::to_pkcs8_der(k.as_ref()),
-        };
-        doc.map(|d| d.as_bytes().to_vec()).map_err(|e| Error::internal("private key encoding", e))
+        let err = |e: &dyn std::fmt::Display| Error::internal("private key encoding", e);
+        match &self.inner {
+            Inner::Ec(k) => {
+                p256::pkcs8::EncodePrivateKey::to_pkcs8_der(k).map(|d| d.as_bytes().to_vec()).map_err(|e| err(&e))
+            }
+            Inner::Rsa(k) => rsa::pkcs8::EncodePrivateKey::to_pkcs8_der(k.as_ref())
+                .map(|d| d.as_bytes().to_vec())
+                .map_err(|e| err(&e)),
+        }
     }
 
     /// `-----BEGIN PRIVATE KEY-----` (PKCS#8), LF line endings.
@@ -110,6 +113,7 @@ impl SigningKey for Key {
                 Ok(sig.to_der().as_bytes().to_vec())
             }
             Inner::Rsa(k) => {
+                use rsa::signature::{SignatureEncoding as _, Signer as _};
                 let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(k.as_ref().clone());
                 let sig = signer.try_sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)?;
                 Ok(sig.to_vec())
