@@ -164,6 +164,16 @@ fn existing_output_is_refused_then_replaced_atomically() {
     let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 1, "{left:?}");
 
+    // A symlink inside an existing output is not followed when the output is replaced.
+    let outside = t.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("precious"), "keep").unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("pki/link")).unwrap();
+    assert!(hardway(&force).status.success());
+    assert_eq!(std::fs::read_to_string(outside.join("precious")).unwrap(), "keep");
+    assert!(!out.join("pki/link").exists());
+    std::fs::remove_dir_all(&outside).unwrap();
+
     // A symlink at the output path is never written through.
     let target = t.join("elsewhere");
     std::fs::create_dir(&target).unwrap();
