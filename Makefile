@@ -31,6 +31,7 @@ bench: build
 demo: build
 	$(BIN) check examples/cluster.yaml
 	mkdir -p out
+	@chmod 600 examples/demo.secret  # git does not keep 0600; render warns about readable secrets
 	$(BIN) render examples/cluster.yaml --secret examples/demo.secret --out out/demo --force
 	@echo "bundle in out/demo; start with out/demo/README.md and out/demo/index.json"
 
