@@ -31,6 +31,10 @@ impl Token {
     pub fn value(&self) -> String {
         format!("{}.{}", self.id, self.secret)
     }
+    /// Bundle path of this token's kubeconfig: per node, or the shared one.
+    pub fn kubeconfig_path(&self) -> String {
+        crate::kubeconfig::bundle_path(&PROFILE, self.node.as_deref())
+    }
 }
 
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -72,11 +76,10 @@ pub fn tokens(t: &Topology, secrets: &Secrets) -> Vec<Token> {
     }
 }
 
+/// Bundle path of the bootstrap kubeconfig `node` uses.
 pub fn kubeconfig_path(t: &Topology, node: &Node) -> String {
-    match t.bootstrap_tokens {
-        BootstrapTokens::Shared => format!("kubeconfigs/{}.kubeconfig", PROFILE.name),
-        BootstrapTokens::PerNode => format!("nodes/{}/{}.kubeconfig", node.name, PROFILE.name),
-    }
+    let own = (t.bootstrap_tokens == BootstrapTokens::PerNode).then_some(node.name.as_str());
+    crate::kubeconfig::bundle_path(&PROFILE, own)
 }
 
 /// The bootstrap kubeconfigs (one per token).
@@ -85,10 +88,7 @@ pub fn kubeconfigs(t: &Topology, pki: &Pki, tokens: &[Token]) -> Result<Vec<Kube
     let ca_data = base64::engine::general_purpose::STANDARD.encode(ca.cert_pem.as_bytes());
     let mut out = Vec::new();
     for tok in tokens {
-        let path = match &tok.node {
-            Some(n) => format!("nodes/{n}/{}.kubeconfig", PROFILE.name),
-            None => format!("kubeconfigs/{}.kubeconfig", PROFILE.name),
-        };
+        let path = tok.kubeconfig_path();
         let user = format!("system:bootstrap:{}", tok.id);
         let text = templates::render(
             "kubeconfig-token.yaml.j2",

@@ -282,14 +282,7 @@ pub fn build(
         manifests,
         bootstrap_tokens: tokens
             .iter()
-            .map(|k| TokenEntry {
-                id: &k.id,
-                node: k.node.as_deref(),
-                kubeconfig: match &k.node {
-                    Some(n) => format!("nodes/{n}/{}.kubeconfig", crate::bootstrap::PROFILE.name),
-                    None => format!("kubeconfigs/{}.kubeconfig", crate::bootstrap::PROFILE.name),
-                },
-            })
+            .map(|k| TokenEntry { id: &k.id, node: k.node.as_deref(), kubeconfig: k.kubeconfig_path() })
             .collect(),
     };
     let mut s = serde_json::to_string_pretty(&idx).map_err(|e| Error::internal("index.json", e))?;

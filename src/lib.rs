@@ -85,8 +85,9 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     for nb in own {
         b.merge(nb?)?;
     }
-    let node_files =
-        par::map(&t.nodes, threads, |n| nodes::files_for(t, n, &pki, &kcs)).into_iter().collect::<Result<Vec<_>>>()?;
+    let node_files = par::map(&t.nodes, threads, |n| nodes::files_for(t, n, &pki, &kcs, &b))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
     let pairs: Vec<(&Topology, usize)> = (0..t.nodes.len()).map(|i| (t, i)).collect();
     let rendered = par::map(&pairs, threads, |&(t, i)| userdata::render(t, &t.nodes[i], &node_files[i], &b));
     let mut sizes = Vec::with_capacity(t.nodes.len());

@@ -1,6 +1,6 @@
 //! Which bundle files each node needs and where they go on the node: a table by role.
 
-use crate::bundle::{MODE_EXEC, MODE_PUBLIC, MODE_SECRET};
+use crate::bundle::Bundle;
 use crate::error::Result;
 use crate::kubeconfig::Kubeconfig;
 use crate::pki::{profiles, Pki};
@@ -159,36 +159,35 @@ fn node_arg(per_node: bool, node: &Node) -> Option<&str> {
     per_node.then_some(node.name.as_str())
 }
 
-/// The bundle source and mode of a table entry for `node`.
-fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result<(String, u32)> {
+/// The bundle path of a table entry for `node`.
+fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result<String> {
     let cert_node = |name: &str| -> Result<Option<&str>> {
         let p =
             profiles::find(name).ok_or_else(|| crate::error::Error::internal(name, "no such certificate profile"))?;
         Ok(node_arg(p.scope.is_per_node(), node))
     };
     Ok(match source {
-        Cert(name) => (pki.get(name, cert_node(name)?)?.paths().0, MODE_PUBLIC),
-        Key(name) => (pki.get(name, cert_node(name)?)?.paths().1, MODE_SECRET),
+        Cert(name) => pki.get(name, cert_node(name)?)?.paths().0,
+        Key(name) => pki.get(name, cert_node(name)?)?.paths().1,
         Kubeconfig(name) => {
             let kc = kcs
                 .iter()
                 .find(|k| k.profile.name == name && (k.node.is_none() || k.node.as_deref() == Some(node.name.as_str())))
                 .ok_or_else(|| crate::error::Error::internal(name, "kubeconfig not rendered"))?;
-            (kc.path.clone(), MODE_SECRET)
+            kc.path.clone()
         }
-        SaKey => (SA_KEY.into(), MODE_SECRET),
-        SaPub => (SA_PUB.into(), MODE_PUBLIC),
-        Encryption => (ENCRYPTION_CONFIG.into(), MODE_SECRET),
-        Shared(path) if path == nc::ROUTES_SCRIPT => (path.into(), MODE_EXEC),
-        Shared(path) => (path.into(), MODE_PUBLIC),
-        BootstrapKubeconfig => (crate::bootstrap::kubeconfig_path(t, node), MODE_SECRET),
-        Own(rel) if rel == nc::INSTALL_SCRIPT => (nc::node_path(&node.name, rel), MODE_EXEC),
-        Own(rel) => (nc::node_path(&node.name, rel), MODE_PUBLIC),
+        SaKey => SA_KEY.into(),
+        SaPub => SA_PUB.into(),
+        Encryption => ENCRYPTION_CONFIG.into(),
+        Shared(path) => path.into(),
+        BootstrapKubeconfig => crate::bootstrap::kubeconfig_path(t, node),
+        Own(rel) => nc::node_path(&node.name, rel),
     })
 }
 
-/// Every file `node` needs, sorted by path on the node, each path once.
-pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result<Vec<Placed>> {
+/// Every file `node` needs, sorted by path on the node, each path once; the mode is the one the
+/// bundle gives the source file.
+pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &[Kubeconfig], bundle: &Bundle) -> Result<Vec<Placed>> {
     let mut out: Vec<Placed> = Vec::new();
     let applies = |f: &NodeFile| {
         f.role.is_none_or(|r| node.has(r))
@@ -204,7 +203,11 @@ pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Re
         if out.iter().any(|p| p.path == f.path) {
             continue; // e.g. etcd/ca.crt on a stacked controlplane+etcd node
         }
-        let (source, mode) = resolve(t, f.source, node, pki, kcs)?;
+        let source = resolve(t, f.source, node, pki, kcs)?;
+        let mode = bundle
+            .get(&source)
+            .ok_or_else(|| crate::error::Error::internal(&node.name, format!("{source} is not in the bundle")))?
+            .mode;
         out.push(Placed { path: f.path.to_string(), source, mode: mode_string(mode) });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));

@@ -141,26 +141,17 @@ fn no_secret_appears_in_any_message() {
     // Output paths that cannot be used, and help texts.
     std::fs::write(t.join("file"), "x").unwrap();
     let demo = repo().join("examples/cluster.yaml");
+    let render_demo = |out: std::path::PathBuf| {
+        run(Command::new(bin()).arg("render").arg(&demo).arg("--secret").arg(&seed).arg("--out").arg(out))
+    };
     for out in [t.join("file"), t.join("missing/dir/out")] {
-        outputs.push(run(Command::new(bin())
-            .arg("render")
-            .arg(&demo)
-            .arg("--secret")
-            .arg(&seed)
-            .arg("--out")
-            .arg(out)));
+        outputs.push(render_demo(out));
     }
     for args in [vec!["--help"], vec!["render", "--help"], vec!["init", "--help"], vec!["inspect", "--help"]] {
         outputs.push(run(Command::new(bin()).args(args)));
     }
     // A successful render and check print nothing secret either.
-    outputs.push(run(Command::new(bin())
-        .arg("render")
-        .arg(&demo)
-        .arg("--secret")
-        .arg(&seed)
-        .arg("--out")
-        .arg(t.join("ok"))));
+    outputs.push(render_demo(t.join("ok")));
     outputs.push(run(Command::new(bin()).arg("check").arg(&demo)));
     for o in &outputs {
         let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
