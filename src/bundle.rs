@@ -1,10 +1,9 @@
-//! `Bundle`: the rendered output as a sorted map of relative path -> bytes + mode, its checksum file,
-//! and its reproducible zip encoding (bytes in, bytes out; no I/O).
+//! `Bundle`: the rendered output as a sorted map of relative path -> bytes + mode, its checksum file
+//! and its zip encoding (bytes in, bytes out; no I/O).
 
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::{Cursor, Write};
 
 pub const MODE_SECRET: u32 = 0o600;
 pub const MODE_PUBLIC: u32 = 0o644;
@@ -71,12 +70,16 @@ impl Bundle {
     }
 
     /// `sha256sum`-compatible listing of every file, in path order.
+    /// Digests are computed on every core; the listing does not depend on how many.
     pub fn sha256sums(&self) -> String {
-        let mut s = String::new();
-        for (path, e) in &self.files {
-            let d = Sha256::digest(&e.bytes);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let files: Vec<(&String, &Entry)> = self.files.iter().collect();
+        let digests = crate::par::map(&files, crate::par::threads(), |(_, e)| Sha256::digest(&e.bytes));
+        let mut s = String::with_capacity(files.iter().map(|(p, _)| p.len() + 67).sum());
+        for ((path, _), d) in files.iter().zip(digests) {
             for b in d {
-                s.push_str(&format!("{b:02x}"));
+                s.push(char::from(HEX[usize::from(b >> 4)]));
+                s.push(char::from(HEX[usize::from(b & 15)]));
             }
             s.push_str("  ");
             s.push_str(path);
@@ -85,22 +88,10 @@ impl Bundle {
         s
     }
 
-    /// A zip archive of the bundle: entries sorted, stored (no compression backend to vary), fixed
-    /// 1980-01-01 timestamps and Unix modes, so the bytes depend on the bundle alone.
+    /// A zip archive of the bundle (see `zipenc`): the bytes depend on the bundle alone.
     pub fn to_zip(&self) -> Result<Vec<u8>> {
-        use zip::write::SimpleFileOptions;
-        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let zerr = |e: zip::result::ZipError| Error::internal("zip", e);
-        for (path, e) in &self.files {
-            let opts = SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Stored)
-                .last_modified_time(zip::DateTime::default())
-                .unix_permissions(e.mode)
-                .large_file(false);
-            w.start_file(path.as_str(), opts).map_err(zerr)?;
-            w.write_all(&e.bytes).map_err(|err| Error::internal("zip", err))?;
-        }
-        Ok(w.finish().map_err(zerr)?.into_inner())
+        crate::zipenc::write(self, Vec::with_capacity(crate::zipenc::encoded_len(self)))
+            .map_err(|e| Error::internal("zip", e))
     }
 }
 
@@ -116,6 +107,7 @@ pub fn is_safe_relative(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
 
     #[test]
     fn rejects_duplicates_and_unsafe_paths() {

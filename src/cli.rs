@@ -137,7 +137,7 @@ fn run(cli: Cli) -> Result<()> {
             let bundle = crate::render_with(&checked.topology, &secrets, crate::Options { redact })?;
             let is_zip = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"));
             if is_zip {
-                output::write_zip(&bundle.to_zip()?, &out, force)?;
+                output::write_zip(&bundle, &out, force)?;
             } else {
                 output::write_dir(&bundle, &out, force)?;
             }

@@ -25,6 +25,7 @@ mod templates;
 pub mod topology;
 pub mod userdata;
 pub mod versions;
+pub mod zipenc;
 
 pub use bundle::{Bundle, Entry};
 pub use error::{Error, Problem, Result};

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 fn err(path: &Path, message: impl Into<String>) -> Error {
@@ -89,35 +89,72 @@ fn dir_modes(bundle: &Bundle) -> BTreeMap<String, u32> {
 
 /// Creates a new file. No fsync per file: a fsync for each of thousands of files cost 85% of the time
 /// of a 1,000-worker render (make bench), and the rename that publishes the tree already makes a
-/// killed process leave the old output or nothing. `create_new` means O_CREAT|O_EXCL, which also fails on a symlink at `path`,
-/// so nothing is ever written through a link.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| io_err(path, "cannot create", e))?;
+/// killed process leave the old output or nothing. `create_new` means O_CREAT|O_EXCL, which also fails
+/// on a symlink at `path`, so nothing is ever written through a link. `umask` is the process's file
+/// mode creation mask (see `probe_umask`): the mode is set again only when the mask narrowed it.
+fn write_file(path: &Path, bytes: &[u8], mode: u32, umask: u32) -> Result<()> {
+    let mut f = create_exclusive(path, mode)?;
     f.write_all(bytes).map_err(|e| io_err(path, "cannot write", e))?;
-    // The umask may have narrowed (or, never, widened) the mode: set it exactly.
-    f.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, "cannot chmod", e))
-}
-
-fn write_tree(root: &Path, bundle: &Bundle) -> Result<()> {
-    let modes = dir_modes(bundle);
-    // BTreeMap order puts every parent before its children.
-    for d in modes.keys() {
-        let p = root.join(d);
-        fs::create_dir(&p).map_err(|e| io_err(&p, "cannot create", e))?;
-    }
-    for (rel, e) in bundle.iter() {
-        write_file(&root.join(rel), &e.bytes, e.mode)?;
-    }
-    for (d, mode) in &modes {
-        let p = root.join(d);
-        fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).map_err(|e| io_err(&p, "cannot chmod", e))?;
+    if mode & umask != 0 {
+        f.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, "cannot chmod", e))?;
     }
     Ok(())
+}
+
+/// Opens a new file for writing with O_CREAT|O_EXCL (never an existing file or a link).
+fn create_exclusive(path: &Path, mode: u32) -> Result<fs::File> {
+    OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| io_err(path, "cannot create", e))
+}
+
+/// An unknown mask: every mode is set explicitly after creation.
+const UMASK_UNKNOWN: u32 = 0o777;
+
+/// The process's umask, read without changing it: the mode a new file created with 0777 in `dir` gets.
+fn probe_umask(dir: &Path) -> Result<u32> {
+    let probe = dir.join(".hardway-umask-probe");
+    let f = create_exclusive(&probe, 0o777)?;
+    let mode = f.metadata().map_err(|e| io_err(&probe, "cannot inspect", e))?.permissions().mode();
+    drop(f);
+    fs::remove_file(&probe).map_err(|e| io_err(&probe, "cannot remove", e))?;
+    Ok(!mode & 0o777)
+}
+
+fn create_dir(path: &Path, mode: u32, umask: u32) -> Result<()> {
+    fs::DirBuilder::new().mode(mode).create(path).map_err(|e| io_err(path, "cannot create", e))?;
+    if mode & umask != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, "cannot chmod", e))?;
+    }
+    Ok(())
+}
+
+/// The first error of a parallel step, in input order (so the message does not depend on scheduling).
+fn first_err(results: Vec<Result<()>>) -> Result<()> {
+    results.into_iter().collect()
+}
+
+/// Writes the tree under `root` (which must not exist) on every core: directories level by level
+/// (parents first), then the files in contiguous runs of path order.
+fn write_tree(root: &Path, bundle: &Bundle) -> Result<()> {
+    let modes = dir_modes(bundle);
+    // Private while it is filled; its own mode is set last.
+    fs::DirBuilder::new().mode(0o700).create(root).map_err(|e| io_err(root, "cannot create", e))?;
+    fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(|e| io_err(root, "cannot chmod", e))?;
+    let umask = probe_umask(root)?;
+    let threads = crate::par::threads();
+    let mut levels: BTreeMap<usize, Vec<(PathBuf, u32)>> = BTreeMap::new();
+    for (d, mode) in modes.iter().filter(|(d, _)| !d.is_empty()) {
+        levels.entry(d.matches('/').count()).or_default().push((root.join(d), *mode));
+    }
+    for dirs in levels.values() {
+        first_err(crate::par::map(dirs, threads, |(p, mode)| create_dir(p, *mode, umask)))?;
+    }
+    let files: Vec<(&String, &crate::bundle::Entry)> = bundle.iter().collect();
+    let runs: Vec<&[(&String, &crate::bundle::Entry)]> = files.chunks(64).collect();
+    first_err(crate::par::map(&runs, threads, |run| {
+        run.iter().try_for_each(|(rel, e)| write_file(&root.join(rel), &e.bytes, e.mode, umask))
+    }))?;
+    let root_mode = modes.get("").copied().unwrap_or(0o755);
+    fs::set_permissions(root, fs::Permissions::from_mode(root_mode)).map_err(|e| io_err(root, "cannot chmod", e))
 }
 
 /// Writes the bundle as a directory at `path`. An existing non-empty directory is replaced only with
@@ -166,8 +203,8 @@ pub fn write_dir(bundle: &Bundle, path: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` (a zip) at `path` via a temporary sibling and an atomic rename.
-pub fn write_zip(bytes: &[u8], path: &Path, force: bool) -> Result<()> {
+/// Writes the bundle as a zip at `path`, streamed into a temporary sibling and renamed into place.
+pub fn write_zip(bundle: &Bundle, path: &Path, force: bool) -> Result<()> {
     match inspect(path)? {
         Existing::File if !force => return Err(err(path, "exists; pass --force to replace it")),
         Existing::EmptyDir | Existing::NonEmptyDir => {
@@ -178,8 +215,15 @@ pub fn write_zip(bytes: &[u8], path: &Path, force: bool) -> Result<()> {
     let (parent, name) = split(path)?;
     let tmp = temp_sibling(&parent, &name, "new");
     let _ = fs::remove_file(&tmp);
-    // The archive holds private keys: 0600.
-    if let Err(e) = write_file(&tmp, bytes, 0o600) {
+    let written = (|| {
+        // The archive holds private keys: 0600.
+        let f = create_exclusive(&tmp, 0o600)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(|e| io_err(&tmp, "cannot chmod", e))?;
+        let w = crate::zipenc::write(bundle, std::io::BufWriter::with_capacity(1 << 20, f))
+            .map_err(|e| io_err(&tmp, "cannot write", e))?;
+        w.into_inner().map_err(|e| io_err(&tmp, "cannot write", e.into_error())).map(drop)
+    })();
+    if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
@@ -194,7 +238,7 @@ pub fn create_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     if fs::symlink_metadata(path).is_ok() {
         return Err(err(path, "already exists; refusing to overwrite it"));
     }
-    write_file(path, bytes, mode)
+    write_file(path, bytes, mode, UMASK_UNKNOWN)
 }
 
 /// Reads a rendered bundle back from a directory or a zip file (symbolic links are refused).

@@ -130,6 +130,33 @@ fn user_data_writes_exactly_the_indexed_files_with_their_modes_and_bytes() {
     }
 }
 
+/// The gzip copy is compressed fast unless that copy is over the budget; then strongly (what every
+/// copy got before), so a budget that fits the strong copy is never refused.
+#[test]
+fn gzip_copy_is_fast_unless_over_budget_then_strong() {
+    use hardway::userdata::{gzip, LEVEL_BEST, LEVEL_FAST};
+    let roomy = render_text(&demo_yaml(), 7);
+    // Between a demo controller's strong (~11.0 KB) and fast (~13.2 KB) copy; workers fit either way.
+    let tight = render_text(&format!("{}userData:\n  budgetBytes: 12000\n", demo_yaml()), 7);
+    let mut strong = Vec::new();
+    for (case, b, budget) in [("roomy", &roomy, 16_384), ("tight", &tight, 12_000)] {
+        for node in index(b)["nodes"].as_array().unwrap() {
+            let name = node["name"].as_str().unwrap();
+            let plain = &b.get(node["userData"].as_str().unwrap()).unwrap().bytes;
+            let gz = &b.get(node["userDataGzip"].as_str().unwrap()).unwrap().bytes;
+            let fast = gzip(plain, LEVEL_FAST).unwrap();
+            assert!(gz.len() <= budget, "{case}/{name}");
+            if *gz == fast {
+                continue;
+            }
+            assert!(fast.len() > budget, "{case}/{name}: strong copy although the fast one fits");
+            assert_eq!(*gz, gzip(plain, LEVEL_BEST).unwrap(), "{case}/{name}");
+            strong.push(format!("{case}/{name}"));
+        }
+    }
+    assert_eq!(strong, ["tight/controller-0", "tight/controller-1", "tight/controller-2"]);
+}
+
 #[test]
 fn nodes_get_what_their_roles_need_and_no_more() {
     let b = render_text(&demo_yaml(), 41);
