@@ -32,7 +32,10 @@ impl Bundle {
         if !is_safe_relative(&path) {
             return Err(Error::internal("bundle", format!("unsafe path {path:?}")));
         }
-        let entry = Entry { bytes: bytes.into(), mode };
+        let mut bytes = bytes.into();
+        // Text grown by doubling may hold twice its length: give the slack back (an in-place shrink).
+        bytes.shrink_to_fit();
+        let entry = Entry { bytes, mode };
         if self.files.insert(path.clone(), entry).is_some() {
             return Err(Error::internal("bundle", format!("two files at {path}")));
         }
@@ -53,6 +56,10 @@ impl Bundle {
         self.files.get(path)
     }
 
+    pub fn get_key_value(&self, path: &str) -> Option<(&String, &Entry)> {
+        self.files.get_key_value(path)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
         self.files.iter()
     }
@@ -69,30 +76,37 @@ impl Bundle {
         self.files.values().map(|e| e.bytes.len()).sum()
     }
 
-    /// `sha256sum`-compatible listing of every file, in path order.
-    /// Digests are computed on every core; the listing does not depend on how many.
-    pub fn sha256sums(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
+    /// SHA-256 of every file, in path order, computed on every core (the result does not depend on how many).
+    pub fn digests(&self) -> Vec<(String, [u8; 32])> {
         let files: Vec<(&String, &Entry)> = self.files.iter().collect();
-        let digests = crate::par::map(&files, crate::par::threads(), |(_, e)| Sha256::digest(&e.bytes));
-        let mut s = String::with_capacity(files.iter().map(|(p, _)| p.len() + 67).sum());
-        for ((path, _), d) in files.iter().zip(digests) {
-            for b in d {
-                s.push(char::from(HEX[usize::from(b >> 4)]));
-                s.push(char::from(HEX[usize::from(b & 15)]));
-            }
-            s.push_str("  ");
-            s.push_str(path);
-            s.push('\n');
-        }
-        s
+        crate::par::map(&files, crate::par::threads(), |(p, e)| ((*p).clone(), Sha256::digest(&e.bytes).into()))
     }
 
+    /// `sha256sum`-compatible listing of every file, in path order.
+    pub fn sha256sums(&self) -> String {
+        sums_listing(&self.digests())
+    }
     /// A zip archive of the bundle (see `zipenc`): the bytes depend on the bundle alone.
     pub fn to_zip(&self) -> Result<Vec<u8>> {
         crate::zipenc::write(self, Vec::with_capacity(crate::zipenc::encoded_len(self)))
             .map_err(|e| Error::internal("zip", e))
     }
+}
+
+/// `sha256sum`-compatible listing of `(path, digest)` pairs, in the order given.
+pub fn sums_listing(digests: &[(String, [u8; 32])]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(digests.iter().map(|(p, _)| p.len() + 67).sum());
+    for (path, d) in digests {
+        for b in d {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        s.push_str("  ");
+        s.push_str(path);
+        s.push('\n');
+    }
+    s
 }
 
 /// Relative, normalized, no `..`, no empty or hidden components: safe to join under any directory.

@@ -93,14 +93,14 @@ fn render_one(t: &Topology, p: &'static KubeconfigProfile, cert: &Issued, ca: &I
 /// Renders every kubeconfig of the table: one per certificate of its profile (so per node where the
 /// certificate is per node).
 pub fn build_all(t: &Topology, pki: &Pki) -> Result<Vec<Kubeconfig>> {
-    let mut out = Vec::new();
+    let mut todo = Vec::new();
     for p in KUBECONFIGS {
         for cert in pki.certs.iter().filter(|c| c.profile.name == p.cert) {
-            let ca = pki.get(cert.issuer_name(), None)?;
-            out.push(render_one(t, p, cert, ca)?);
+            todo.push((p, cert, pki.get(cert.issuer_name(), None)?));
         }
     }
-    Ok(out)
+    // One per worker: on every core, in table order.
+    crate::par::map(&todo, crate::par::threads(), |(p, cert, ca)| render_one(t, p, cert, ca)).into_iter().collect()
 }
 
 #[cfg(test)]

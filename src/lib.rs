@@ -33,6 +33,7 @@ pub use secrets::Secrets;
 pub use topology::Topology;
 
 use bundle::{MODE_PUBLIC, MODE_SECRET};
+use sha2::Digest;
 
 /// How to render.
 #[derive(Clone, Copy, Debug, Default)]
@@ -90,7 +91,8 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
     let pairs: Vec<(&Topology, usize)> = (0..t.nodes.len()).map(|i| (t, i)).collect();
-    let rendered = par::map(&pairs, threads, |&(t, i)| userdata::render(t, &t.nodes[i], &node_files[i], &b));
+    let shared = userdata::shared_contents(&node_files, &b);
+    let rendered = par::map(&pairs, threads, |&(t, i)| userdata::render(t, &t.nodes[i], &node_files[i], &b, &shared));
     let mut sizes = Vec::with_capacity(t.nodes.len());
     for (n, ud) in t.nodes.iter().zip(rendered) {
         let ud = ud?;
@@ -98,10 +100,18 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
         b.add(userdata::plain_path(&n.name), ud.plain, MODE_SECRET)?;
         b.add(userdata::gzip_path(&n.name), ud.gzip, MODE_SECRET)?;
     }
-    b.add("index.json", index::build(t, &pki, &kcs, &node_files, &sizes, &tokens, &manifests)?, MODE_PUBLIC)?;
-    b.add("README.md", readme(t)?, MODE_PUBLIC)?;
-    let sums = b.sha256sums();
-    b.add("SHA256SUMS", sums, MODE_PUBLIC)?;
+    // The index (one core) is built while everything else is hashed (every core).
+    let (index_json, mut digests) = std::thread::scope(|s| {
+        let index = s.spawn(|| index::build(t, &pki, &kcs, &node_files, &sizes, &tokens, &manifests));
+        let digests = b.digests();
+        (index.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), digests)
+    });
+    for (path, bytes) in [("index.json", index_json?), ("README.md", readme(t)?)] {
+        digests.push((path.to_string(), sha2::Sha256::digest(bytes.as_bytes()).into()));
+        b.add(path, bytes, MODE_PUBLIC)?;
+    }
+    digests.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    b.add("SHA256SUMS", bundle::sums_listing(&digests), MODE_PUBLIC)?;
     Ok(b)
 }
 

@@ -9,6 +9,8 @@ use crate::templates;
 use crate::topology::{Node, Topology};
 use base64::Engine;
 use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::Write;
 
 pub fn plain_path(node: &str) -> String {
@@ -25,7 +27,30 @@ struct WriteFile<'a> {
     mode: &'a str,
     encoding: &'static str,
     /// A YAML scalar, already formatted (block scalar or quoted base64).
-    content: String,
+    content: Cow<'a, str>,
+}
+
+/// A file's `write_files` encoding and content scalar.
+pub type Content = (&'static str, String);
+
+/// How a file goes into `write_files`: verbatim as a literal block when YAML can carry it, else base64.
+fn content(bytes: &[u8]) -> Content {
+    match std::str::from_utf8(bytes).ok().and_then(|s| block_scalar(s, INDENT)) {
+        Some(c) => ("text/plain", c),
+        None => ("b64", format!("\"{}\"", base64::engine::general_purpose::STANDARD.encode(bytes))),
+    }
+}
+
+/// The `write_files` content of every cluster-level file (not under `nodes/`) that some node
+/// receives, formatted once instead of once per node.
+pub fn shared_contents<'b>(node_files: &[Vec<Placed>], bundle: &'b Bundle) -> BTreeMap<&'b str, Content> {
+    let mut out = BTreeMap::new();
+    for f in node_files.iter().flatten().filter(|f| !f.source.starts_with("nodes/")) {
+        if let Some((path, e)) = bundle.get_key_value(&f.source) {
+            out.entry(path.as_str()).or_insert_with(|| content(&e.bytes));
+        }
+    }
+    out
 }
 
 /// Indentation of `content` lines under a `write_files` item.
@@ -90,15 +115,25 @@ pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
 }
 
 /// Renders the node's user-data from its file list (contents taken from the bundle).
-pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Result<UserData> {
+/// `shared` holds contents already formatted (see `shared_contents`); the rest are formatted here.
+pub fn render(
+    t: &Topology,
+    n: &Node,
+    files: &[Placed],
+    bundle: &Bundle,
+    shared: &BTreeMap<&str, Content>,
+) -> Result<UserData> {
     let mut wf = Vec::with_capacity(files.len());
     for f in files {
-        let entry =
-            bundle.get(&f.source).ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
-        let text = std::str::from_utf8(&entry.bytes).ok().and_then(|s| block_scalar(s, INDENT));
-        let (encoding, content) = match text {
-            Some(c) => ("text/plain", c),
-            None => ("b64", format!("\"{}\"", base64::engine::general_purpose::STANDARD.encode(&entry.bytes))),
+        let (encoding, content) = match shared.get(f.source.as_str()) {
+            Some((encoding, c)) => (*encoding, Cow::Borrowed(c.as_str())),
+            None => {
+                let entry = bundle
+                    .get(&f.source)
+                    .ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
+                let (encoding, c) = content(&entry.bytes);
+                (encoding, Cow::Owned(c))
+            }
         };
         wf.push(WriteFile { path: &f.path, mode: &f.mode, encoding, content });
     }
