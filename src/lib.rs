@@ -51,16 +51,8 @@ pub fn render(t: &Topology, secrets: &Secrets) -> Result<Bundle> {
 
 /// `render` with options (e.g. a redacted bundle, safe to commit).
 pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
-    let pki = pki::issue_all(t, secrets, opts.redact)?;
+    let mut pki = pki::issue_all(t, secrets, opts.redact)?;
     let mut b = Bundle::new();
-    for c in &pki.certs {
-        let (cert, key) = c.paths();
-        b.add(cert, c.cert_pem.as_bytes(), MODE_PUBLIC)?;
-        b.add(key, c.key_pem.as_bytes(), MODE_SECRET)?;
-    }
-    b.add(nodes::SA_KEY, pki.sa_private_pem.as_bytes(), MODE_SECRET)?;
-    b.add(nodes::SA_PUB, pki.sa_public_pem.as_bytes(), MODE_PUBLIC)?;
-
     let mut tokens = bootstrap::tokens(t, secrets);
     if opts.redact {
         for k in &mut tokens {
@@ -69,8 +61,16 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     }
     let mut kcs = kubeconfig::build_all(t, &pki)?;
     kcs.extend(bootstrap::kubeconfigs(t, &pki, &tokens)?);
-    for k in &kcs {
-        b.add(k.path.clone(), k.text.as_bytes(), MODE_SECRET)?;
+    // The kubeconfigs hold what they need of the PEM texts: those move into the bundle (not copied).
+    for c in &mut pki.certs {
+        let (cert, key) = c.paths();
+        b.add(cert, std::mem::take(&mut c.cert_pem), MODE_PUBLIC)?;
+        b.add(key, std::mem::take(&mut c.key_pem), MODE_SECRET)?;
+    }
+    b.add(nodes::SA_KEY, pki.sa_private_pem.as_bytes(), MODE_SECRET)?;
+    b.add(nodes::SA_PUB, pki.sa_public_pem.as_bytes(), MODE_PUBLIC)?;
+    for k in &mut kcs {
+        b.add(k.path.clone(), std::mem::take(&mut k.text), MODE_SECRET)?;
     }
     b.add(nodes::ENCRYPTION_CONFIG, encryption::render(t, secrets, opts.redact)?, MODE_SECRET)?;
     let manifests = addons::add(t, &pki, &tokens, &mut b)?;

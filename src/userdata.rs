@@ -10,8 +10,8 @@ use crate::topology::{Node, Topology};
 use base64::Engine;
 use serde::Serialize;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::Write;
 
 pub fn plain_path(node: &str) -> String {
     format!("user-data/{node}.yaml")
@@ -106,15 +106,57 @@ pub const LEVEL_FAST: u32 = 1;
 /// What a node gets when the fast copy is over its budget: 0.2% larger than level 9, in half its time.
 pub const LEVEL_BEST: u32 = 6;
 
-/// Gzip with mtime 0 at `level` (miniz_oxide: pure Rust, the same bytes on every machine).
-pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
-    let mut enc =
-        flate2::GzBuilder::new().mtime(0).write(Vec::with_capacity(bytes.len() / 2), flate2::Compression::new(level));
-    enc.write_all(bytes).map_err(|e| Error::internal("gzip", e))?;
-    enc.finish().map_err(|e| Error::internal("gzip", e))
+/// This thread's raw-deflate compressors (one per level, reset before every use: setting one up
+/// costs as much as compressing a worker's user-data) and its output scratch buffer.
+#[derive(Default)]
+struct Deflaters {
+    by_level: Vec<(u32, flate2::Compress)>,
+    scratch: Vec<u8>,
 }
 
-/// Renders the node's user-data from its file list (contents taken from the bundle).
+thread_local! {
+    static DEFLATERS: RefCell<Deflaters> = RefCell::new(Deflaters::default());
+}
+
+/// Gzip (RFC 1952) at `level`, framed as flate2's `GzBuilder` frames it (mtime 0, extra flags by
+/// level, OS 255) (miniz_oxide: pure Rust, the same bytes on every machine).
+pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let xfl = match level {
+        9.. => 2,
+        0 | 1 => 4,
+        _ => 0,
+    };
+    DEFLATERS.with_borrow_mut(|ds| {
+        let i = match ds.by_level.iter().position(|(l, _)| *l == level) {
+            Some(i) => i,
+            None => {
+                ds.by_level.push((level, Compress::new(Compression::new(level), false)));
+                ds.by_level.len() - 1
+            }
+        };
+        let d = &mut ds.by_level[i].1;
+        d.reset();
+        // Room for the worst case (stored blocks: 5 bytes per 16 KiB), so the compressor finishes in
+        // one call: its output never depends on how much room it was given.
+        let out = &mut ds.scratch;
+        out.clear();
+        out.reserve(bytes.len() + 5 * (bytes.len() / 16_384 + 2) + 64);
+        let status = d.compress_vec(bytes, out, FlushCompress::Finish).map_err(|e| Error::internal("gzip", e))?;
+        if status != Status::StreamEnd || d.total_in() != bytes.len() as u64 {
+            return Err(Error::internal("gzip", "deflate did not finish in one call"));
+        }
+        let mut gz = Vec::with_capacity(out.len() + 18);
+        // Magic, deflate, no flags, mtime 0, extra flags, OS unknown (255).
+        gz.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]);
+        gz.extend_from_slice(out);
+        gz.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+        // ISIZE: the length modulo 2^32.
+        gz.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        Ok(gz)
+    })
+}
+
 /// `shared` holds contents already formatted (see `shared_contents`); the rest are formatted here.
 pub fn render(
     t: &Topology,
@@ -204,6 +246,38 @@ mod tests {
         }
         assert!(block_scalar("crlf\r\n", 2).is_none());
         assert!(block_scalar("nul\0", 2).is_none());
+    }
+
+    /// Reused compressors give what a fresh one gives, input after input; up to the 32 KiB of output
+    /// flate2's writer buffers per call (every user-data so far), that is byte for byte `GzBuilder`.
+    #[test]
+    fn gzip_is_independent_of_earlier_inputs_and_matches_flate2() {
+        use std::io::{Read, Write};
+        let big: Vec<u8> = (0..200_000u32).flat_map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()).collect();
+        let inputs: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"hello hello hello\n".to_vec(),
+            include_bytes!("../templates/install.sh.j2").to_vec(),
+            big,
+            include_bytes!("../templates/coredns.yaml.j2").repeat(20),
+            include_bytes!("../templates/user-data.yaml.j2").to_vec(),
+        ];
+        for level in [LEVEL_FAST, LEVEL_BEST, 9] {
+            for input in inputs.iter().chain(inputs.iter().rev()) {
+                let ctx = format!("level {level}, {} bytes", input.len());
+                let reused = gzip(input, level).unwrap();
+                let fresh = std::thread::scope(|s| s.spawn(|| gzip(input, level).unwrap()).join().unwrap());
+                assert_eq!(reused, fresh, "{ctx}");
+                let mut back = Vec::new();
+                flate2::read::GzDecoder::new(&reused[..]).read_to_end(&mut back).unwrap();
+                assert_eq!(&back, input, "{ctx}");
+                if reused.len() < 32 * 1024 {
+                    let mut w = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::new(level));
+                    w.write_all(input).unwrap();
+                    assert_eq!(reused, w.finish().unwrap(), "{ctx}");
+                }
+            }
+        }
     }
 
     #[test]

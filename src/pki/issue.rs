@@ -35,9 +35,9 @@ impl San {
 pub struct Issued {
     pub profile: &'static CertProfile,
     pub node: Option<String>,
-    pub cert_der: Vec<u8>,
+    /// The PEM certificate (moved into the bundle once the kubeconfigs embedding it are built).
     pub cert_pem: String,
-    /// The PEM private key, or a placeholder line in a redacted render.
+    /// The PEM private key, or a placeholder line in a redacted render (moved into the bundle like `cert_pem`).
     pub key_pem: String,
     pub key_redacted: bool,
     /// RFC 4514 form, most specific first (as `openssl x509 -subject -nameopt RFC2253` prints it).
@@ -296,7 +296,6 @@ fn finish(
         profile: plan.profile,
         node: plan.node.map(|n| n.name.clone()),
         cert_pem: pem_encode("CERTIFICATE", &der),
-        cert_der: der,
         key_pem,
         key_redacted: redact,
         subject: subject_string(plan.profile, &plan.cn),
