@@ -56,10 +56,6 @@ impl Bundle {
         self.files.get(path)
     }
 
-    pub fn get_key_value(&self, path: &str) -> Option<(&String, &Entry)> {
-        self.files.get_key_value(path)
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
         self.files.iter()
     }

@@ -90,9 +90,9 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     let node_files = par::map(&t.nodes, threads, |n| nodes::files_for(t, n, &pki, &kcs, &b))
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
-    let pairs: Vec<(&Topology, usize)> = (0..t.nodes.len()).map(|i| (t, i)).collect();
-    let shared = userdata::shared_contents(&node_files, &b);
-    let rendered = par::map(&pairs, threads, |&(t, i)| userdata::render(t, &t.nodes[i], &node_files[i], &b, &shared));
+    let starts = userdata::Starts::build(t, &node_files, &b)?;
+    let indices: Vec<usize> = (0..t.nodes.len()).collect();
+    let rendered = par::map(&indices, threads, |&i| userdata::render(t, i, &node_files[i], &b, &starts));
     let mut sizes = Vec::with_capacity(t.nodes.len());
     for (n, ud) in t.nodes.iter().zip(rendered) {
         let ud = ud?;

@@ -65,8 +65,8 @@ fn temp_sibling(parent: &Path, name: &str, tag: &str) -> PathBuf {
 }
 
 /// Every directory of the bundle with its mode: 0700 when it holds a private file at any depth, else 0755.
-fn dir_modes(bundle: &Bundle) -> BTreeMap<String, u32> {
-    let mut modes: BTreeMap<String, u32> = BTreeMap::new();
+fn dir_modes(bundle: &Bundle) -> BTreeMap<&str, u32> {
+    let mut modes: BTreeMap<&str, u32> = BTreeMap::new();
     for (rel, e) in bundle.iter() {
         let secret = e.mode & 0o077 == 0;
         let mut dir = rel.as_str();
@@ -75,9 +75,13 @@ fn dir_modes(bundle: &Bundle) -> BTreeMap<String, u32> {
                 Some(i) => &dir[..i],
                 None => "",
             };
-            let m = modes.entry(dir.to_string()).or_insert(0o755);
-            if secret {
-                *m = 0o700;
+            match modes.get_mut(dir) {
+                // Known, and so are its parents: done unless this file makes them private.
+                Some(m) if !secret || *m == 0o700 => break,
+                Some(m) => *m = 0o700,
+                None => {
+                    modes.insert(dir, if secret { 0o700 } else { 0o755 });
+                }
             }
             if dir.is_empty() {
                 break;
@@ -149,10 +153,7 @@ fn write_tree(root: &Path, bundle: &Bundle) -> Result<()> {
         first_err(crate::par::map(dirs, threads, |(p, mode)| create_dir(p, *mode, umask)))?;
     }
     let files: Vec<(&String, &crate::bundle::Entry)> = bundle.iter().collect();
-    let runs: Vec<&[(&String, &crate::bundle::Entry)]> = files.chunks(64).collect();
-    first_err(crate::par::map(&runs, threads, |run| {
-        run.iter().try_for_each(|(rel, e)| write_file(&root.join(rel), &e.bytes, e.mode, umask))
-    }))?;
+    first_err(crate::par::map(&files, threads, |(rel, e)| write_file(&root.join(rel), &e.bytes, e.mode, umask)))?;
     let root_mode = modes.get("").copied().unwrap_or(0o755);
     fs::set_permissions(root, fs::Permissions::from_mode(root_mode)).map_err(|e| io_err(root, "cannot chmod", e))
 }

@@ -6,10 +6,8 @@ use crate::error::{Error, Result};
 use crate::nodeconf;
 use crate::nodes::Placed;
 use crate::templates;
-use crate::topology::{Node, Topology};
+use crate::topology::Topology;
 use base64::Engine;
-use serde::Serialize;
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -19,15 +17,6 @@ pub fn plain_path(node: &str) -> String {
 
 pub fn gzip_path(node: &str) -> String {
     format!("user-data/{node}.yaml.gz")
-}
-
-#[derive(Serialize)]
-struct WriteFile<'a> {
-    path: &'a str,
-    mode: &'a str,
-    encoding: &'static str,
-    /// A YAML scalar, already formatted (block scalar or quoted base64).
-    content: Cow<'a, str>,
 }
 
 /// A file's `write_files` encoding and content scalar.
@@ -41,16 +30,73 @@ fn content(bytes: &[u8]) -> Content {
     }
 }
 
-/// The `write_files` content of every cluster-level file (not under `nodes/`) that some node
-/// receives, formatted once instead of once per node.
-pub fn shared_contents<'b>(node_files: &[Vec<Placed>], bundle: &'b Bundle) -> BTreeMap<&'b str, Content> {
-    let mut out = BTreeMap::new();
-    for f in node_files.iter().flatten().filter(|f| !f.source.starts_with("nodes/")) {
-        if let Some((path, e)) = bundle.get_key_value(&f.source) {
-            out.entry(path.as_str()).or_insert_with(|| content(&e.bytes));
+/// One `write_files` item (its lines, each ending in a line break).
+fn write_file_item(f: &Placed, (encoding, content): &Content) -> Result<String> {
+    templates::render(
+        "user-data-file.yaml.j2",
+        minijinja::context! { path => f.path, mode => f.mode, encoding => encoding, content => content },
+    )
+}
+
+/// Whether a node's file is a cluster-level one (the same bytes on every node that has it).
+fn is_shared(f: &Placed) -> bool {
+    !f.source.starts_with("nodes/")
+}
+
+/// The start of a user-data (header, then the `write_files` items of its cluster-level files) with
+/// its deflate segment: the same for every node with the same cluster-level files, so both are made
+/// once per such group, not once per node.
+struct Start {
+    text: String,
+    deflated: Vec<u8>,
+}
+
+/// The user-data starts of a cluster, and which one each node (by index) has.
+pub struct Starts {
+    starts: Vec<Start>,
+    of_node: Vec<usize>,
+}
+
+impl Starts {
+    pub fn build(t: &Topology, node_files: &[Vec<Placed>], bundle: &Bundle) -> Result<Starts> {
+        let header = templates::render(
+            "user-data-start.yaml.j2",
+            minijinja::context! { cluster => t.name, version => t.version.to_string() },
+        )?;
+        let mut item_of: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+        let mut items: Vec<String> = Vec::new();
+        let mut by_items: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
+        let (mut starts, mut of_node) = (Vec::new(), Vec::with_capacity(node_files.len()));
+        for files in node_files {
+            let mut sig = Vec::new();
+            for f in files.iter().filter(|f| is_shared(f)) {
+                let key = (f.path.as_str(), f.source.as_str(), f.mode.as_str());
+                let i = match item_of.get(&key) {
+                    Some(i) => *i,
+                    None => {
+                        let entry = bundle.get(&f.source).ok_or_else(|| Error::internal(&f.source, "not rendered"))?;
+                        items.push(write_file_item(f, &content(&entry.bytes))?);
+                        item_of.insert(key, items.len() - 1);
+                        items.len() - 1
+                    }
+                };
+                sig.push(i);
+            }
+            let s = match by_items.get(&sig) {
+                Some(s) => *s,
+                None => {
+                    let mut text = header.clone();
+                    sig.iter().for_each(|&i| text.push_str(&items[i]));
+                    let deflated = deflate_segment(text.as_bytes(), LEVEL_FAST, false)?;
+                    starts.push(Start { text, deflated });
+                    by_items.insert(sig, starts.len() - 1);
+                    starts.len() - 1
+                }
+            };
+            of_node.push(s);
         }
+        Ok(Starts { starts, of_node })
     }
-    out
 }
 
 /// Indentation of `content` lines under a `write_files` item.
@@ -118,15 +164,11 @@ thread_local! {
     static DEFLATERS: RefCell<Deflaters> = RefCell::new(Deflaters::default());
 }
 
-/// Gzip (RFC 1952) at `level`, framed as flate2's `GzBuilder` frames it (mtime 0, extra flags by
-/// level, OS 255) (miniz_oxide: pure Rust, the same bytes on every machine).
-pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
+/// Raw deflate (RFC 1951) of `bytes` at `level`. With `last` the stream ends; otherwise the output
+/// ends byte-aligned after a full flush, and another segment compressed on its own may follow it
+/// (it refers to nothing before it), so a segment shared by many nodes is compressed once.
+fn deflate_segment(bytes: &[u8], level: u32, last: bool) -> Result<Vec<u8>> {
     use flate2::{Compress, Compression, FlushCompress, Status};
-    let xfl = match level {
-        9.. => 2,
-        0 | 1 => 4,
-        _ => 0,
-    };
     DEFLATERS.with_borrow_mut(|ds| {
         let i = match ds.by_level.iter().position(|(l, _)| *l == level) {
             Some(i) => i,
@@ -142,58 +184,74 @@ pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
         let out = &mut ds.scratch;
         out.clear();
         out.reserve(bytes.len() + 5 * (bytes.len() / 16_384 + 2) + 64);
-        let status = d.compress_vec(bytes, out, FlushCompress::Finish).map_err(|e| Error::internal("gzip", e))?;
-        if status != Status::StreamEnd || d.total_in() != bytes.len() as u64 {
+        let flush = if last { FlushCompress::Finish } else { FlushCompress::Full };
+        let status = d.compress_vec(bytes, out, flush).map_err(|e| Error::internal("gzip", e))?;
+        let done = if last { status == Status::StreamEnd } else { status == Status::Ok };
+        if !done || d.total_in() != bytes.len() as u64 || out.capacity() == out.len() {
             return Err(Error::internal("gzip", "deflate did not finish in one call"));
         }
-        let mut gz = Vec::with_capacity(out.len() + 18);
-        // Magic, deflate, no flags, mtime 0, extra flags, OS unknown (255).
-        gz.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]);
-        gz.extend_from_slice(out);
-        gz.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
-        // ISIZE: the length modulo 2^32.
-        gz.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        Ok(gz)
+        Ok(out.clone())
     })
 }
 
-/// `shared` holds contents already formatted (see `shared_contents`); the rest are formatted here.
-pub fn render(
-    t: &Topology,
-    n: &Node,
-    files: &[Placed],
-    bundle: &Bundle,
-    shared: &BTreeMap<&str, Content>,
-) -> Result<UserData> {
-    let mut wf = Vec::with_capacity(files.len());
-    for f in files {
-        let (encoding, content) = match shared.get(f.source.as_str()) {
-            Some((encoding, c)) => (*encoding, Cow::Borrowed(c.as_str())),
-            None => {
-                let entry = bundle
-                    .get(&f.source)
-                    .ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
-                let (encoding, c) = content(&entry.bytes);
-                (encoding, Cow::Owned(c))
-            }
-        };
-        wf.push(WriteFile { path: &f.path, mode: &f.mode, encoding, content });
+/// A gzip member (RFC 1952) around deflate segments (the last one ending the stream) of `plain`,
+/// framed as flate2's `GzBuilder` frames it: mtime 0, extra flags by level, OS 255.
+fn gzip_frame(level: u32, segments: &[&[u8]], plain: &[u8]) -> Vec<u8> {
+    let xfl = match level {
+        9.. => 2,
+        0 | 1 => 4,
+        _ => 0,
+    };
+    let mut gz = Vec::with_capacity(segments.iter().map(|s| s.len()).sum::<usize>() + 18);
+    // Magic, deflate, no flags, mtime 0, extra flags, OS unknown (255).
+    gz.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]);
+    for s in segments {
+        gz.extend_from_slice(s);
     }
-    let plain = templates::render(
-        "user-data.yaml.j2",
+    gz.extend_from_slice(&crc32fast::hash(plain).to_le_bytes());
+    // ISIZE: the length modulo 2^32.
+    gz.extend_from_slice(&(plain.len() as u32).to_le_bytes());
+    gz
+}
+
+/// Gzip of `bytes` at `level` in one deflate stream (miniz_oxide: pure Rust, the same bytes on every
+/// machine).
+pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
+    Ok(gzip_frame(level, &[&deflate_segment(bytes, level, true)?], bytes))
+}
+
+/// Renders the node (index `i` of the topology) from its file list, contents taken from the bundle:
+/// the start it shares with nodes that have the same cluster-level files, then its own files and
+/// settings.
+pub fn render(t: &Topology, i: usize, files: &[Placed], bundle: &Bundle, starts: &Starts) -> Result<UserData> {
+    let n = t.nodes.get(i).ok_or_else(|| Error::internal("user-data", format!("no node {i}")))?;
+    let start = starts
+        .of_node
+        .get(i)
+        .and_then(|&s| starts.starts.get(s))
+        .ok_or_else(|| Error::internal(&n.name, "no user-data start"))?;
+    let mut own = String::new();
+    for f in files.iter().filter(|f| !is_shared(f)) {
+        let entry =
+            bundle.get(&f.source).ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
+        own.push_str(&write_file_item(f, &content(&entry.bytes))?);
+    }
+    own.push_str(&templates::render(
+        "user-data-end.yaml.j2",
         minijinja::context! {
             node => n.name,
-            cluster => t.name,
-            version => t.version.to_string(),
             packages => nodeconf::packages(t, n),
-            files => wf,
             units => nodeconf::units(t, n),
         },
-    )?
-    .into_bytes();
-    // Most nodes fit their budget with room to spare, so the fast level serves them; a node whose
-    // fast copy does not fit gets the strong one. The choice is a function of the bytes and the budget.
-    let mut gz = gzip(&plain, LEVEL_FAST)?;
+    )?);
+    let mut plain = Vec::with_capacity(start.text.len() + own.len());
+    plain.extend_from_slice(start.text.as_bytes());
+    plain.extend_from_slice(own.as_bytes());
+    // Most nodes fit their budget with room to spare, so the fast copy (the shared start compressed
+    // once, the rest on its own) serves them; a node whose fast copy does not fit gets one strong
+    // stream. The choice is a function of the bytes and the budget.
+    let fast = deflate_segment(own.as_bytes(), LEVEL_FAST, true)?;
+    let mut gz = gzip_frame(LEVEL_FAST, &[&start.deflated, &fast], &plain);
     if gz.len() > t.user_data_budget {
         gz = gzip(&plain, LEVEL_BEST)?;
     }
@@ -260,7 +318,7 @@ mod tests {
             include_bytes!("../templates/install.sh.j2").to_vec(),
             big,
             include_bytes!("../templates/coredns.yaml.j2").repeat(20),
-            include_bytes!("../templates/user-data.yaml.j2").to_vec(),
+            include_bytes!("../templates/user-data-end.yaml.j2").to_vec(),
         ];
         for level in [LEVEL_FAST, LEVEL_BEST, 9] {
             for input in inputs.iter().chain(inputs.iter().rev()) {
@@ -276,6 +334,26 @@ mod tests {
                     w.write_all(input).unwrap();
                     assert_eq!(reused, w.finish().unwrap(), "{ctx}");
                 }
+            }
+        }
+    }
+
+    /// A start compressed once and a rest compressed on its own make one valid gzip member of both,
+    /// for GNU gzip too (see the node tests); whatever the sizes, including empty parts.
+    #[test]
+    fn segments_concatenate_into_one_member() {
+        use std::io::Read;
+        let text = include_bytes!("../templates/install.sh.j2");
+        for (a, b) in [(&text[..], &text[..]), (&b""[..], &text[..]), (&text[..], &b""[..]), (&b""[..], &b""[..])] {
+            for level in [LEVEL_FAST, LEVEL_BEST] {
+                let plain = [a, b].concat();
+                let start = deflate_segment(a, level, false).unwrap();
+                let gz = gzip_frame(level, &[&start, &deflate_segment(b, level, true).unwrap()], &plain);
+                let mut back = Vec::new();
+                flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+                assert_eq!(back, plain, "{} + {} bytes at level {level}", a.len(), b.len());
+                // The start alone ends byte-aligned after a full flush: an empty stored block.
+                assert!(start.ends_with(&[0, 0, 0xff, 0xff]), "{start:?}");
             }
         }
     }
