@@ -22,7 +22,6 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("install.sh.j2", include_str!("../templates/install.sh.j2")),
     ("user-data-start.yaml.j2", include_str!("../templates/user-data-start.yaml.j2")),
     ("user-data-end.yaml.j2", include_str!("../templates/user-data-end.yaml.j2")),
-    ("user-data-file.yaml.j2", include_str!("../templates/user-data-file.yaml.j2")),
     ("kubeconfig-token.yaml.j2", include_str!("../templates/kubeconfig-token.yaml.j2")),
     ("apiserver-to-kubelet.yaml.j2", include_str!("../templates/apiserver-to-kubelet.yaml.j2")),
     ("coredns.yaml.j2", include_str!("../templates/coredns.yaml.j2")),
