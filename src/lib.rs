@@ -78,10 +78,12 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     nodeconf::add_shared(t, &mut b)?;
     // Per-node work runs on every core; results come back in node order, so bytes do not change.
     let threads = par::threads();
-    let own = par::map(&t.nodes, threads, |n| -> Result<Bundle> {
+    let install = nodeconf::InstallBodies::build(t)?;
+    let indices: Vec<usize> = (0..t.nodes.len()).collect();
+    let own = par::map(&indices, threads, |&i| -> Result<Bundle> {
         let mut nb = Bundle::new();
-        nodeconf::add_node(t, n, &mut nb)?;
-        nodeconf::add_install_script(t, n, &mut nb)?;
+        nodeconf::add_node(t, &t.nodes[i], &mut nb)?;
+        nodeconf::add_install_script(t, i, &install, &mut nb)?;
         Ok(nb)
     });
     for nb in own {
@@ -91,7 +93,6 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
     let starts = userdata::Starts::build(t, &node_files, &b)?;
-    let indices: Vec<usize> = (0..t.nodes.len()).collect();
     let rendered = par::map(&indices, threads, |&i| userdata::render(t, i, &node_files[i], &b, &starts));
     let mut sizes = Vec::with_capacity(t.nodes.len());
     for (n, ud) in t.nodes.iter().zip(rendered) {

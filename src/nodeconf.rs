@@ -7,6 +7,7 @@ use crate::templates;
 use crate::topology::{Arch, BinarySource, Node, PodRoutes, Role, Runtime, Topology};
 use crate::versions::{self, Component};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Shared (cluster-level) configuration files, by bundle path.
 pub const KCM_UNIT: &str = "config/systemd/kube-controller-manager.service";
@@ -731,8 +732,17 @@ struct Dir {
     mode: &'static str,
 }
 
-/// Adds `nodes/<name>/install.sh`.
-pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> {
+/// What an install script says below its first two lines (which name the node).
+#[derive(Serialize)]
+struct InstallBody {
+    dirs: Vec<Dir>,
+    downloads: Vec<Download>,
+    required: Vec<&'static str>,
+    worker: bool,
+    units: Vec<&'static str>,
+}
+
+fn install_body(t: &Topology, n: &Node) -> InstallBody {
     let mut dirs = Vec::new();
     if n.has(Role::Etcd) {
         dirs.push(Dir { path: "/var/lib/etcd", mode: "0700" });
@@ -746,22 +756,77 @@ pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> 
             dirs.push(Dir { path: "/opt/cni/bin", mode: "0755" });
         }
     }
-    let downloads = downloads(t, n);
+    InstallBody {
+        dirs,
+        downloads: downloads(t, n),
+        required: required_binaries(t, n),
+        worker: n.has(Role::Worker),
+        units: units(t, n),
+    }
+}
+
+/// The install scripts' bodies of a cluster: nodes whose bodies would say the same (most workers)
+/// share one, rendered once.
+pub struct InstallBodies {
+    bodies: Vec<String>,
+    of_node: Vec<usize>,
+}
+
+impl InstallBodies {
+    pub fn build(t: &Topology) -> Result<InstallBodies> {
+        // The body's whole context, as JSON, tells which nodes share a body.
+        let keys = crate::par::map(&t.nodes, crate::par::threads(), |n| {
+            serde_json::to_string(&install_body(t, n)).map_err(|e| Error::internal(&n.name, e))
+        });
+        let mut first: BTreeMap<String, usize> = BTreeMap::new();
+        let (mut bodies, mut of_node) = (Vec::new(), Vec::with_capacity(t.nodes.len()));
+        for (n, key) in t.nodes.iter().zip(keys) {
+            let key = key?;
+            let i = match first.get(&key) {
+                Some(i) => *i,
+                None => {
+                    let body = install_body(t, n);
+                    bodies.push(templates::render(
+                        "install.sh.j2",
+                        minijinja::context! {
+                            cluster => t.name,
+                            version => t.version.to_string(),
+                            dirs => body.dirs,
+                            downloads => body.downloads,
+                            required => body.required,
+                            worker => body.worker,
+                            units => body.units,
+                        },
+                    )?);
+                    first.insert(key, bodies.len() - 1);
+                    bodies.len() - 1
+                }
+            };
+            of_node.push(i);
+        }
+        Ok(InstallBodies { bodies, of_node })
+    }
+}
+
+/// Adds `nodes/<name>/install.sh` for the node at index `i`: its own first lines, then its body.
+pub fn add_install_script(t: &Topology, i: usize, bodies: &InstallBodies, b: &mut Bundle) -> Result<()> {
+    let n = t.nodes.get(i).ok_or_else(|| Error::internal("install script", format!("no node {i}")))?;
+    let body = bodies
+        .of_node
+        .get(i)
+        .and_then(|&k| bodies.bodies.get(k))
+        .ok_or_else(|| Error::internal(&n.name, "no install script body"))?;
     let roles: Vec<&str> = n.roles.iter().map(|r| r.as_str()).collect();
-    let text = templates::render(
-        "install.sh.j2",
+    let mut text = templates::render(
+        "install-head.sh.j2",
         minijinja::context! {
             node => n.name,
             cluster => t.name,
             version => t.version.to_string(),
             roles => roles.join(", "),
-            dirs => dirs,
-            downloads => downloads,
-            required => required_binaries(t, n),
-            worker => n.has(Role::Worker),
-            units => units(t, n),
         },
     )?;
+    text.push_str(body);
     b.add(node_path(&n.name, INSTALL_SCRIPT), text, MODE_EXEC)
 }
 

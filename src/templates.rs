@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("crictl.yaml.j2", include_str!("../templates/crictl.yaml.j2")),
     ("modules-load.conf", include_str!("../templates/modules-load.conf")),
     ("sysctl.conf", include_str!("../templates/sysctl.conf")),
+    ("install-head.sh.j2", include_str!("../templates/install-head.sh.j2")),
     ("install.sh.j2", include_str!("../templates/install.sh.j2")),
     ("user-data-start.yaml.j2", include_str!("../templates/user-data-start.yaml.j2")),
     ("user-data-end.yaml.j2", include_str!("../templates/user-data-end.yaml.j2")),
