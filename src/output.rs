@@ -137,7 +137,7 @@ fn first_err(results: Vec<Result<()>>) -> Result<()> {
 }
 
 /// Writes the tree under `root` (which must not exist) on every core: directories level by level
-/// (parents first), then the files in contiguous runs of path order.
+/// (parents first), then the files, handed out to the threads in runs of path order.
 fn write_tree(root: &Path, bundle: &Bundle) -> Result<()> {
     let modes = dir_modes(bundle);
     // Private while it is filled; its own mode is set last.
