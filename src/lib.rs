@@ -89,7 +89,8 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     for nb in own {
         b.merge(nb?)?;
     }
-    let node_files = par::map(&t.nodes, threads, |n| nodes::files_for(t, n, &pki, &kcs, &b))
+    let kc_index = nodes::KubeconfigIndex::new(&kcs);
+    let node_files = par::map(&t.nodes, threads, |n| nodes::files_for(t, n, &pki, &kc_index, &b))
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
     let starts = userdata::Starts::build(t, &node_files, &b)?;

@@ -6,6 +6,7 @@ use crate::kubeconfig::Kubeconfig;
 use crate::pki::{profiles, Pki};
 use crate::topology::{Node, Role, Runtime, Topology};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 pub const SA_KEY: &str = "pki/service-account.key";
 pub const SA_PUB: &str = "pki/service-account.pub";
@@ -160,7 +161,30 @@ fn node_arg(per_node: bool, node: &Node) -> Option<&str> {
 }
 
 /// The bundle path of a table entry for `node`.
-fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &[Kubeconfig]) -> Result<String> {
+/// Kubeconfigs by (profile, node), so finding a node's kubeconfig is no scan of every worker's.
+pub struct KubeconfigIndex<'a> {
+    kcs: &'a [Kubeconfig],
+    first: BTreeMap<(&'a str, Option<&'a str>), usize>,
+}
+
+impl<'a> KubeconfigIndex<'a> {
+    pub fn new(kcs: &'a [Kubeconfig]) -> KubeconfigIndex<'a> {
+        let mut first = BTreeMap::new();
+        for (i, k) in kcs.iter().enumerate() {
+            first.entry((k.profile.name, k.node.as_deref())).or_insert(i);
+        }
+        KubeconfigIndex { kcs, first }
+    }
+
+    /// The first kubeconfig of profile `name` that is `node`'s own or the cluster's.
+    fn find(&self, name: &str, node: &str) -> Option<&'a Kubeconfig> {
+        let own = self.first.get(&(name, Some(node)));
+        let cluster = self.first.get(&(name, None));
+        own.into_iter().chain(cluster).min().and_then(|&i| self.kcs.get(i))
+    }
+}
+
+fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &KubeconfigIndex) -> Result<String> {
     let cert_node = |name: &str| -> Result<Option<&str>> {
         let p =
             profiles::find(name).ok_or_else(|| crate::error::Error::internal(name, "no such certificate profile"))?;
@@ -171,8 +195,7 @@ fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &[Kubeconf
         Key(name) => pki.get(name, cert_node(name)?)?.paths().1,
         Kubeconfig(name) => {
             let kc = kcs
-                .iter()
-                .find(|k| k.profile.name == name && (k.node.is_none() || k.node.as_deref() == Some(node.name.as_str())))
+                .find(name, &node.name)
                 .ok_or_else(|| crate::error::Error::internal(name, "kubeconfig not rendered"))?;
             kc.path.clone()
         }
@@ -187,7 +210,7 @@ fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &[Kubeconf
 
 /// Every file `node` needs, sorted by path on the node, each path once; the mode is the one the
 /// bundle gives the source file.
-pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &[Kubeconfig], bundle: &Bundle) -> Result<Vec<Placed>> {
+pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &KubeconfigIndex, bundle: &Bundle) -> Result<Vec<Placed>> {
     let mut out: Vec<Placed> = Vec::new();
     let applies = |f: &NodeFile| {
         f.role.is_none_or(|r| node.has(r))
