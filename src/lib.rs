@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cloudformation;
 pub mod encryption;
 pub mod error;
+mod groups;
 pub mod index;
 pub mod inspect;
 pub mod kubeconfig;

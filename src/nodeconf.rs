@@ -3,11 +3,11 @@
 
 use crate::bundle::{Bundle, MODE_EXEC, MODE_PUBLIC};
 use crate::error::{Error, Result};
+use crate::groups::PerGroup;
 use crate::templates;
 use crate::topology::{Arch, BinarySource, Node, PodRoutes, Role, Runtime, Topology};
 use crate::versions::{self, Component};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// Shared (cluster-level) configuration files, by bundle path.
 pub const KCM_UNIT: &str = "config/systemd/kube-controller-manager.service";
@@ -767,55 +767,28 @@ fn install_body(t: &Topology, n: &Node) -> InstallBody {
 
 /// The install scripts' bodies of a cluster: nodes whose bodies would say the same (most workers)
 /// share one, rendered once.
-pub struct InstallBodies {
-    bodies: Vec<String>,
-    of_node: Vec<usize>,
-}
+pub struct InstallBodies(PerGroup<String>);
 
 impl InstallBodies {
     pub fn build(t: &Topology) -> Result<InstallBodies> {
         // The body's whole context, as JSON, tells which nodes share a body.
         let keys = crate::par::map(&t.nodes, crate::par::threads(), |n| {
             serde_json::to_string(&install_body(t, n)).map_err(|e| Error::internal(&n.name, e))
-        });
-        let mut first: BTreeMap<String, usize> = BTreeMap::new();
-        let (mut bodies, mut of_node) = (Vec::new(), Vec::with_capacity(t.nodes.len()));
-        for (n, key) in t.nodes.iter().zip(keys) {
-            let key = key?;
-            let i = match first.get(&key) {
-                Some(i) => *i,
-                None => {
-                    let body = install_body(t, n);
-                    bodies.push(templates::render(
-                        "install.sh.j2",
-                        minijinja::context! {
-                            cluster => t.name,
-                            version => t.version.to_string(),
-                            dirs => body.dirs,
-                            downloads => body.downloads,
-                            required => body.required,
-                            worker => body.worker,
-                            units => body.units,
-                        },
-                    )?);
-                    first.insert(key, bodies.len() - 1);
-                    bodies.len() - 1
-                }
-            };
-            of_node.push(i);
-        }
-        Ok(InstallBodies { bodies, of_node })
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+        let bodies = PerGroup::build(keys, |i, _| match t.nodes.get(i) {
+            Some(n) => templates::render("install.sh.j2", install_body(t, n)),
+            None => Err(Error::internal("install script", format!("no node {i}"))),
+        })?;
+        Ok(InstallBodies(bodies))
     }
 }
 
 /// Adds `nodes/<name>/install.sh` for the node at index `i`: its own first lines, then its body.
 pub fn add_install_script(t: &Topology, i: usize, bodies: &InstallBodies, b: &mut Bundle) -> Result<()> {
     let n = t.nodes.get(i).ok_or_else(|| Error::internal("install script", format!("no node {i}")))?;
-    let body = bodies
-        .of_node
-        .get(i)
-        .and_then(|&k| bodies.bodies.get(k))
-        .ok_or_else(|| Error::internal(&n.name, "no install script body"))?;
+    let body = bodies.0.of(i).ok_or_else(|| Error::internal(&n.name, "no install script body"))?;
     let roles: Vec<&str> = n.roles.iter().map(|r| r.as_str()).collect();
     let mut text = templates::render(
         "install-head.sh.j2",

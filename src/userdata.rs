@@ -3,6 +3,7 @@
 
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
+use crate::groups::PerGroup;
 use crate::nodeconf;
 use crate::nodes::Placed;
 use crate::templates;
@@ -67,10 +68,7 @@ struct Start {
 }
 
 /// The user-data starts of a cluster, and which one each node (by index) has.
-pub struct Starts {
-    starts: Vec<Start>,
-    of_node: Vec<usize>,
-}
+pub struct Starts(PerGroup<Start>);
 
 impl Starts {
     pub fn build(t: &Topology, node_files: &[Vec<Placed>], bundle: &Bundle) -> Result<Starts> {
@@ -78,39 +76,34 @@ impl Starts {
             "user-data-start.yaml.j2",
             minijinja::context! { cluster => t.name, version => t.version.to_string() },
         )?;
+        // Each distinct cluster-level item is formatted once; a node's key is the list of its items.
         let mut item_of: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
         let mut items: Vec<String> = Vec::new();
-        let mut by_items: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
-        let (mut starts, mut of_node) = (Vec::new(), Vec::with_capacity(node_files.len()));
+        let mut keys = Vec::with_capacity(node_files.len());
         for files in node_files {
-            let mut sig = Vec::new();
+            let mut key = Vec::new();
             for f in files.iter().filter(|f| is_shared(f)) {
-                let key = (f.path.as_str(), f.source.as_str(), f.mode.as_str());
-                let i = match item_of.get(&key) {
+                let id = (f.path.as_str(), f.source.as_str(), f.mode.as_str());
+                let i = match item_of.get(&id) {
                     Some(i) => *i,
                     None => {
                         let entry = bundle.get(&f.source).ok_or_else(|| Error::internal(&f.source, "not rendered"))?;
                         items.push(write_file_item(f, &content(&entry.bytes))?);
-                        item_of.insert(key, items.len() - 1);
+                        item_of.insert(id, items.len() - 1);
                         items.len() - 1
                     }
                 };
-                sig.push(i);
+                key.push(i);
             }
-            let s = match by_items.get(&sig) {
-                Some(s) => *s,
-                None => {
-                    let mut text = header.clone();
-                    sig.iter().for_each(|&i| text.push_str(&items[i]));
-                    let deflated = deflate_segment(text.as_bytes(), LEVEL_FAST, false)?;
-                    starts.push(Start { text, deflated });
-                    by_items.insert(sig, starts.len() - 1);
-                    starts.len() - 1
-                }
-            };
-            of_node.push(s);
+            keys.push(key);
         }
-        Ok(Starts { starts, of_node })
+        let starts = PerGroup::build(keys, |_, key: &Vec<usize>| {
+            let mut text = header.clone();
+            key.iter().for_each(|&i| text.push_str(&items[i]));
+            let deflated = deflate_segment(text.as_bytes(), LEVEL_FAST, false)?;
+            Ok(Start { text, deflated })
+        })?;
+        Ok(Starts(starts))
     }
 }
 
@@ -243,11 +236,7 @@ pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
 /// settings.
 pub fn render(t: &Topology, i: usize, files: &[Placed], bundle: &Bundle, starts: &Starts) -> Result<UserData> {
     let n = t.nodes.get(i).ok_or_else(|| Error::internal("user-data", format!("no node {i}")))?;
-    let start = starts
-        .of_node
-        .get(i)
-        .and_then(|&s| starts.starts.get(s))
-        .ok_or_else(|| Error::internal(&n.name, "no user-data start"))?;
+    let start = starts.0.of(i).ok_or_else(|| Error::internal(&n.name, "no user-data start"))?;
     let mut own = String::new();
     for f in files.iter().filter(|f| !is_shared(f)) {
         let entry =
