@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::secrets::Secrets;
 use crate::topology::KeyAlgorithm;
-use p256::ecdsa::signature::Signer;
+use p256::elliptic_curve::PrimeField;
 use rand_chacha::rand_core::SeedableRng;
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 use sha2::{Digest, Sha256};
@@ -17,7 +17,7 @@ pub struct Key {
 }
 
 enum Inner {
-    Ec(p256::ecdsa::SigningKey),
+    Ec(p256::NonZeroScalar),
     Rsa(Box<rsa::RsaPrivateKey>),
 }
 
@@ -31,9 +31,9 @@ impl Key {
                 // Rejection sampling: a scalar must be in 1..n; a miss (probability ~2^-32) takes the next counter.
                 for counter in 0u32..64 {
                     let bytes = secrets.derive(&format!("{label}/{counter}"));
-                    if let Ok(sk) = p256::ecdsa::SigningKey::from_slice(&bytes) {
-                        let public = sk.verifying_key().to_sec1_point(false).as_bytes().to_vec();
-                        return Ok(Key { alg, inner: Inner::Ec(sk), public });
+                    if let Some(d) = Option::<p256::NonZeroScalar>::from(p256::NonZeroScalar::from_repr(bytes.into())) {
+                        let public = super::ec::public_point(&d).map_err(|e| Error::internal(purpose, e))?;
+                        return Ok(Key { alg, inner: Inner::Ec(d), public });
                     }
                 }
                 Err(Error::internal(purpose, "no valid P-256 scalar in 64 tries"))
@@ -67,7 +67,7 @@ impl Key {
     pub fn pkcs8_der(&self) -> Result<Vec<u8>> {
         let err = |e: &dyn std::fmt::Display| Error::internal("private key encoding", e);
         match &self.inner {
-            Inner::Ec(k) => ec_pkcs8_der(&k.to_bytes(), &self.public).map_err(|e| err(&e)),
+            Inner::Ec(d) => ec_pkcs8_der(&d.to_repr(), &self.public).map_err(|e| err(&e)),
             Inner::Rsa(k) => rsa::pkcs8::EncodePrivateKey::to_pkcs8_der(k.as_ref())
                 .map(|d| d.as_bytes().to_vec())
                 .map_err(|e| err(&e)),
@@ -105,11 +105,8 @@ impl PublicKeyData for Key {
 impl SigningKey for Key {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
         match &self.inner {
-            Inner::Ec(k) => {
-                // RFC 6979: the nonce is derived from the key and message, so signatures are reproducible.
-                let sig: p256::ecdsa::Signature = k.try_sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)?;
-                Ok(sig.to_der().as_bytes().to_vec())
-            }
+            // RFC 6979: the nonce is derived from the key and message, so signatures are reproducible.
+            Inner::Ec(d) => super::ec::sign(d, msg).map_err(|_| rcgen::Error::RemoteKeyError),
             Inner::Rsa(k) => {
                 use rsa::signature::{SignatureEncoding as _, Signer as _};
                 let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(k.as_ref().clone());
@@ -176,11 +173,12 @@ mod tests {
         let s = Secrets::from_seed([5u8; 32]);
         for purpose in ["a", "b", "c", "d"] {
             let k = Key::derive(&s, KeyAlgorithm::EcdsaP256, purpose)?;
-            let Inner::Ec(sk) = &k.inner else { panic!("not EC") };
-            let reference = p256::pkcs8::EncodePrivateKey::to_pkcs8_der(sk).unwrap();
+            let Inner::Ec(d) = &k.inner else { panic!("not EC") };
+            let sk = p256::ecdsa::SigningKey::from(*d);
+            let reference = p256::pkcs8::EncodePrivateKey::to_pkcs8_der(&sk).unwrap();
             assert_eq!(k.pkcs8_der()?, reference.as_bytes());
             let back: p256::ecdsa::SigningKey = p256::pkcs8::DecodePrivateKey::from_pkcs8_der(&k.pkcs8_der()?).unwrap();
-            assert_eq!(&back, sk);
+            assert_eq!(back, sk);
         }
         Ok(())
     }
