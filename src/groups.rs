@@ -28,6 +28,12 @@ impl<T> PerGroup<T> {
         Ok(PerGroup { values, of_node })
     }
 
+    /// The same groups with each value mapped by `f`.
+    pub fn map<U>(&self, f: impl FnMut(&T) -> Result<U>) -> Result<PerGroup<U>> {
+        let values = self.values.iter().map(f).collect::<Result<Vec<U>>>()?;
+        Ok(PerGroup { values, of_node: self.of_node.clone() })
+    }
+
     /// The value of node `i`.
     pub fn of(&self, i: usize) -> Option<&T> {
         self.of_node.get(i).and_then(|&v| self.values.get(v))
@@ -46,6 +52,10 @@ mod tests {
         assert_eq!(made, [0, 1, 3]);
         let got: Vec<Option<&String>> = (0..6).map(|i| g.of(i)).collect();
         let want = ["a0", "b1", "a0", "c3", "b1"].map(String::from);
+        assert_eq!(got, want.iter().map(Some).chain([None]).collect::<Vec<_>>());
+        let marked = g.map(|v| Ok(format!("{v}!")))?;
+        let got: Vec<Option<&String>> = (0..6).map(|i| marked.of(i)).collect();
+        let want = ["a0!", "b1!", "a0!", "c3!", "b1!"].map(String::from);
         assert_eq!(got, want.iter().map(Some).chain([None]).collect::<Vec<_>>());
         Ok(())
     }

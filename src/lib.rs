@@ -94,8 +94,8 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     let node_files = par::map(&t.nodes, threads, |n| nodes::files_for(t, n, &pki, &kc_index, &b))
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
-    let starts = userdata::Starts::build(t, &node_files, &b)?;
-    let rendered = par::map(&indices, threads, |&i| userdata::render(t, i, &node_files[i], &b, &starts));
+    let shared = userdata::Shared::build(t, &node_files, &b, &install)?;
+    let rendered = par::map(&indices, threads, |&i| userdata::render(t, i, &node_files[i], &b, &shared));
     let mut sizes = Vec::with_capacity(t.nodes.len());
     for (n, ud) in t.nodes.iter().zip(rendered) {
         let ud = ud?;

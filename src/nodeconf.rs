@@ -783,6 +783,11 @@ impl InstallBodies {
         })?;
         Ok(InstallBodies(bodies))
     }
+
+    /// Each distinct body, and which one each node has.
+    pub fn groups(&self) -> &PerGroup<String> {
+        &self.0
+    }
 }
 
 /// Adds `nodes/<name>/install.sh` for the node at index `i`: its own first lines, then its body.

@@ -67,11 +67,27 @@ struct Start {
     deflated: Vec<u8>,
 }
 
-/// The user-data starts of a cluster, and which one each node (by index) has.
-pub struct Starts(PerGroup<Start>);
+/// Text a group of nodes shares inside one of their own `write_files` items: the body of the install
+/// script (only its first lines name the node), as the indented lines of its block scalar, with its
+/// deflate segment. Made once per group, like a `Start`.
+struct Tail {
+    lines: String,
+    deflated: Vec<u8>,
+}
 
-impl Starts {
-    pub fn build(t: &Topology, node_files: &[Vec<Placed>], bundle: &Bundle) -> Result<Starts> {
+/// What the user-data of a cluster's nodes share: the starts, and the install-script bodies.
+pub struct Shared {
+    starts: PerGroup<Start>,
+    tails: PerGroup<Tail>,
+}
+
+impl Shared {
+    pub fn build(
+        t: &Topology,
+        node_files: &[Vec<Placed>],
+        bundle: &Bundle,
+        install: &nodeconf::InstallBodies,
+    ) -> Result<Shared> {
         let header = templates::render(
             "user-data-start.yaml.j2",
             minijinja::context! { cluster => t.name, version => t.version.to_string() },
@@ -103,8 +119,21 @@ impl Starts {
             let deflated = deflate_segment(text.as_bytes(), LEVEL_FAST, false)?;
             Ok(Start { text, deflated })
         })?;
-        Ok(Starts(starts))
+        let tails = install.groups().map(|body| {
+            let (lines, deflated) = body_segment(body)?;
+            Ok(Tail { lines, deflated })
+        })?;
+        Ok(Shared { starts, tails })
     }
+}
+
+/// An install-script body as the user-data of every node with that body carries it: the indented
+/// lines ending its item, and their deflate segment in the fast gzip copy.
+pub fn body_segment(body: &str) -> Result<(String, Vec<u8>)> {
+    let mut lines = String::with_capacity(body.len() + body.len() / 8);
+    push_lines(&mut lines, body.strip_suffix('\n').unwrap_or(body), &" ".repeat(INDENT));
+    let deflated = deflate_segment(lines.as_bytes(), LEVEL_FAST, false)?;
+    Ok((lines, deflated))
 }
 
 /// Indentation of `content` lines under a `write_files` item.
@@ -140,16 +169,20 @@ pub fn block_scalar(text: &str, indent: usize) -> Option<String> {
         _ => indent.to_string(),
     };
     let body = if trailing >= 1 { &text[..text.len() - 1] } else { text };
-    let pad = " ".repeat(indent);
     let mut out = format!("|{indicator}{chomp}");
+    push_lines(&mut out, body, &" ".repeat(indent));
+    Some(out)
+}
+
+/// The lines of a block scalar's `body`: each after a line break, indented by `pad` unless empty.
+fn push_lines(out: &mut String, body: &str, pad: &str) {
     for line in body.split('\n') {
         out.push('\n');
         if !line.is_empty() {
-            out.push_str(&pad);
+            out.push_str(pad);
             out.push_str(line);
         }
     }
-    Some(out)
 }
 
 pub struct UserData {
@@ -234,14 +267,24 @@ pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
 /// Renders the node (index `i` of the topology) from its file list, contents taken from the bundle:
 /// the start it shares with nodes that have the same cluster-level files, then its own files and
 /// settings.
-pub fn render(t: &Topology, i: usize, files: &[Placed], bundle: &Bundle, starts: &Starts) -> Result<UserData> {
+pub fn render(t: &Topology, i: usize, files: &[Placed], bundle: &Bundle, shared: &Shared) -> Result<UserData> {
     let n = t.nodes.get(i).ok_or_else(|| Error::internal("user-data", format!("no node {i}")))?;
-    let start = starts.0.of(i).ok_or_else(|| Error::internal(&n.name, "no user-data start"))?;
+    let start = shared.starts.of(i).ok_or_else(|| Error::internal(&n.name, "no user-data start"))?;
+    let tail = shared.tails.of(i);
+    let install = nodeconf::node_path(&n.name, nodeconf::INSTALL_SCRIPT);
     let mut own = String::new();
+    // Where the install-script body's lines are in `own` (found at the end of its item).
+    let mut tail_at = None;
     for f in files.iter().filter(|f| !is_shared(f)) {
         let entry =
             bundle.get(&f.source).ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
-        own.push_str(&write_file_item(f, &content(&entry.bytes))?);
+        let item = write_file_item(f, &content(&entry.bytes))?;
+        if let (true, Some(tail), Some(text)) = (f.source == install, tail, item.strip_suffix('\n')) {
+            if text.ends_with(&tail.lines) {
+                tail_at = Some(own.len() + text.len() - tail.lines.len()..own.len() + text.len());
+            }
+        }
+        own.push_str(&item);
     }
     own.push_str(&templates::render(
         "user-data-end.yaml.j2",
@@ -257,8 +300,15 @@ pub fn render(t: &Topology, i: usize, files: &[Placed], bundle: &Bundle, starts:
     // Most nodes fit their budget with room to spare, so the fast copy (the shared start compressed
     // once, the rest on its own) serves them; a node whose fast copy does not fit gets one strong
     // stream. The choice is a function of the bytes and the budget.
-    let fast = deflate_segment(own.as_bytes(), LEVEL_FAST, true)?;
-    let mut gz = gzip_frame(LEVEL_FAST, &[&start.deflated, &fast], &plain);
+    // The segments shared with other nodes are compressed once; the node's own text around them here.
+    let mut gz = match (tail, tail_at) {
+        (Some(tail), Some(at)) => {
+            let before = deflate_segment(&own.as_bytes()[..at.start], LEVEL_FAST, false)?;
+            let after = deflate_segment(&own.as_bytes()[at.end..], LEVEL_FAST, true)?;
+            gzip_frame(LEVEL_FAST, &[&start.deflated, &before, &tail.deflated, &after], &plain)
+        }
+        _ => gzip_frame(LEVEL_FAST, &[&start.deflated, &deflate_segment(own.as_bytes(), LEVEL_FAST, true)?], &plain),
+    };
     if gz.len() > t.user_data_budget {
         gz = gzip(&plain, LEVEL_BEST)?;
     }

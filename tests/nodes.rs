@@ -167,6 +167,28 @@ fn gzip_copy_is_fast_unless_over_budget_then_strong() {
     assert_eq!(strong, ["tight/controller-0", "tight/controller-1", "tight/controller-2"]);
 }
 
+/// The install-script body (all but the two lines naming the node) is compressed once for all nodes
+/// that have it: each fast copy carries that one deflate segment, and the plain text its lines.
+#[test]
+fn fast_copy_carries_the_shared_install_body_segment() {
+    let b = render_text(&demo_yaml(), 7);
+    let mut bodies = BTreeMap::new();
+    for node in index(&b)["nodes"].as_array().unwrap() {
+        let name = node["name"].as_str().unwrap();
+        let script = String::from_utf8(b.get(&format!("nodes/{name}/install.sh")).unwrap().bytes.clone()).unwrap();
+        let body = script.splitn(3, '\n').nth(2).unwrap();
+        let (lines, deflated) = hardway::userdata::body_segment(body).unwrap();
+        let plain = &b.get(node["userData"].as_str().unwrap()).unwrap().bytes;
+        let gz = &b.get(node["userDataGzip"].as_str().unwrap()).unwrap().bytes;
+        assert!(String::from_utf8_lossy(plain).contains(&lines), "{name}: body lines not in the user-data");
+        assert!(deflated.len() > 1000, "{name}: {} bytes", deflated.len());
+        assert!(gz.windows(deflated.len()).any(|w| w == deflated), "{name}: shared body segment not in the gzip copy");
+        bodies.entry(body.to_string()).or_insert_with(Vec::new).push(name.to_string());
+    }
+    // Controllers share one body, workers another.
+    assert_eq!(bodies.len(), 2, "{:?}", bodies.values().collect::<Vec<_>>());
+}
+
 #[test]
 fn nodes_get_what_their_roles_need_and_no_more() {
     let b = render_text(&demo_yaml(), 41);
