@@ -103,16 +103,26 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
         b.add(userdata::plain_path(&n.name), ud.plain, MODE_SECRET)?;
         b.add(userdata::gzip_path(&n.name), ud.gzip, MODE_SECRET)?;
     }
-    // The index (one core) is built while everything else is hashed (every core).
-    let (index_json, mut digests) = std::thread::scope(|s| {
-        let index = s.spawn(|| index::build(t, &pki, &kcs, &node_files, &sizes, &tokens, &manifests));
+    // While every core hashes the bundle, one more builds the index, hashes it and frees the working
+    // data of the render (the index is its last reader).
+    let (index, mut digests) = std::thread::scope(|s| {
+        let index = s.spawn(move || {
+            let json = index::build(t, &pki, &kcs, &node_files, &sizes, &tokens, &manifests);
+            drop((pki, kcs, node_files, shared, install));
+            json.map(|json| {
+                let digest: [u8; 32] = sha2::Sha256::digest(&json).into();
+                (json, digest)
+            })
+        });
         let digests = b.digests();
         (index.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), digests)
     });
-    for (path, bytes) in [("index.json", index_json?), ("README.md", readme(t)?)] {
-        digests.push((path.to_string(), sha2::Sha256::digest(bytes.as_bytes()).into()));
-        b.add(path, bytes, MODE_PUBLIC)?;
-    }
+    let (index_json, index_digest) = index?;
+    let readme = readme(t)?.into_bytes();
+    digests.push(("index.json".into(), index_digest));
+    digests.push(("README.md".into(), sha2::Sha256::digest(&readme).into()));
+    b.add("index.json", index_json, MODE_PUBLIC)?;
+    b.add("README.md", readme, MODE_PUBLIC)?;
     digests.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     b.add("SHA256SUMS", bundle::sums_listing(&digests), MODE_PUBLIC)?;
     Ok(b)

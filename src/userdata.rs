@@ -20,23 +20,14 @@ pub fn gzip_path(node: &str) -> String {
     format!("user-data/{node}.yaml.gz")
 }
 
-/// A file's `write_files` encoding and content scalar.
-pub type Content = (&'static str, String);
-
-/// How a file goes into `write_files`: verbatim as a literal block when YAML can carry it, else base64.
-fn content(bytes: &[u8]) -> Content {
-    match std::str::from_utf8(bytes).ok().and_then(|s| block_scalar(s, INDENT)) {
-        Some(c) => ("text/plain", c),
-        None => ("b64", format!("\"{}\"", base64::engine::general_purpose::STANDARD.encode(bytes))),
-    }
-}
-
-/// One `write_files` item (its lines, each ending in a line break). Written out here rather than by a
-/// template: a worker has a dozen, and a template render each cost a tenth of the user-data time.
-/// Every value goes in as a JSON string (what `tojson` gives), the content as its formatted scalar.
-fn write_file_item(f: &Placed, (encoding, content): &Content) -> Result<String> {
+/// Appends one `write_files` item for `f` with content `bytes` (its lines, each ending in a line break)
+/// to `out`. Written out here rather than by a template: a worker has a dozen, and a template render
+/// each cost a tenth of the user-data time. Every value goes in as a JSON string (what `tojson`
+/// gives); the content verbatim as a literal block when YAML can carry it, else as base64.
+fn push_item(out: &mut String, f: &Placed, bytes: &[u8]) -> Result<()> {
     let json = |s: &str| serde_json::to_string(s).map_err(|e| Error::internal("user-data", e));
-    let mut item = String::with_capacity(content.len() + f.path.len() + 100);
+    let text = std::str::from_utf8(bytes).ok().filter(|s| yaml_can_carry(s));
+    let encoding = if text.is_some() { "text/plain" } else { "b64" };
     let fields = [
         ("  - path: ", json(&f.path)?),
         ("    owner: ", json("root:root")?),
@@ -44,14 +35,21 @@ fn write_file_item(f: &Placed, (encoding, content): &Content) -> Result<String> 
         ("    encoding: ", json(encoding)?),
     ];
     for (key, value) in fields {
-        item.push_str(key);
-        item.push_str(&value);
-        item.push('\n');
+        out.push_str(key);
+        out.push_str(&value);
+        out.push('\n');
     }
-    item.push_str("    content: ");
-    item.push_str(content);
-    item.push('\n');
-    Ok(item)
+    out.push_str("    content: ");
+    match text {
+        Some(text) => push_block_scalar(out, text, INDENT),
+        None => {
+            out.push('"');
+            base64::engine::general_purpose::STANDARD.encode_string(bytes, out);
+            out.push('"');
+        }
+    }
+    out.push('\n');
+    Ok(())
 }
 
 /// Whether a node's file is a cluster-level one (the same bytes on every node that has it).
@@ -104,7 +102,9 @@ impl Shared {
                     Some(i) => *i,
                     None => {
                         let entry = bundle.get(&f.source).ok_or_else(|| Error::internal(&f.source, "not rendered"))?;
-                        items.push(write_file_item(f, &content(&entry.bytes))?);
+                        let mut item = String::new();
+                        push_item(&mut item, f, &entry.bytes)?;
+                        items.push(item);
                         item_of.insert(id, items.len() - 1);
                         items.len() - 1
                     }
@@ -142,15 +142,27 @@ const INDENT: usize = 6;
 /// `text` as a YAML literal block scalar indented by `indent`, when YAML can carry it verbatim
 /// (printable characters, LF line ends); `None` otherwise.
 pub fn block_scalar(text: &str, indent: usize) -> Option<String> {
-    if text.is_empty() {
-        return Some("\"\"".into());
-    }
+    yaml_can_carry(text).then(|| {
+        let mut out = String::with_capacity(text.len() + text.len() / 4 + 8);
+        push_block_scalar(&mut out, text, indent);
+        out
+    })
+}
+
+/// Whether a block scalar carries `text` verbatim: no control characters but line feeds and tabs, no
+/// byte-order mark or Unicode line separators.
+fn yaml_can_carry(text: &str) -> bool {
     let unsafe_char =
         |c: char| (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}');
     // Printable ASCII, line feeds and tabs (nearly every file) need no look at the characters.
-    let plain_ascii = text.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t');
-    if !plain_ascii && text.chars().any(unsafe_char) {
-        return None;
+    text.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t') || !text.chars().any(unsafe_char)
+}
+
+/// Appends `text` (one `yaml_can_carry` accepts) as a literal block scalar indented by `indent`.
+fn push_block_scalar(out: &mut String, text: &str, indent: usize) {
+    if text.is_empty() {
+        out.push_str("\"\"");
+        return;
     }
     let trailing = text.len() - text.trim_end_matches('\n').len();
     // Clip keeps one final line break, keep all of them, strip none; content made only of line
@@ -164,14 +176,13 @@ pub fn block_scalar(text: &str, indent: usize) -> Option<String> {
     // Indentation is detected from the first non-empty line; state it when that line starts with
     // white space (or when there is no non-empty line at all).
     let first = text.split('\n').find(|l| !l.is_empty());
-    let indicator = match first {
-        Some(l) if !l.starts_with([' ', '\t']) => String::new(),
-        _ => indent.to_string(),
-    };
+    out.push('|');
+    if !matches!(first, Some(l) if !l.starts_with([' ', '\t'])) {
+        out.push_str(&indent.to_string());
+    }
+    out.push_str(chomp);
     let body = if trailing >= 1 { &text[..text.len() - 1] } else { text };
-    let mut out = format!("|{indicator}{chomp}");
-    push_lines(&mut out, body, &" ".repeat(indent));
-    Some(out)
+    push_lines(out, body, &" ".repeat(indent));
 }
 
 /// The lines of a block scalar's `body`: each after a line break, indented by `pad` unless empty.
@@ -197,21 +208,21 @@ pub const LEVEL_FAST: u32 = 1;
 pub const LEVEL_BEST: u32 = 6;
 
 /// This thread's raw-deflate compressors (one per level, reset before every use: setting one up
-/// costs as much as compressing a worker's user-data) and its output scratch buffer.
+/// costs as much as compressing a worker's user-data).
 #[derive(Default)]
 struct Deflaters {
     by_level: Vec<(u32, flate2::Compress)>,
-    scratch: Vec<u8>,
 }
 
 thread_local! {
     static DEFLATERS: RefCell<Deflaters> = RefCell::new(Deflaters::default());
 }
 
-/// Raw deflate (RFC 1951) of `bytes` at `level`. With `last` the stream ends; otherwise the output
-/// ends byte-aligned after a full flush, and another segment compressed on its own may follow it
-/// (it refers to nothing before it), so a segment shared by many nodes is compressed once.
-fn deflate_segment(bytes: &[u8], level: u32, last: bool) -> Result<Vec<u8>> {
+/// Appends the raw deflate (RFC 1951) of `bytes` at `level` to `out`. With `last` the stream ends;
+/// otherwise the output ends byte-aligned after a full flush, and another segment compressed on its
+/// own may follow it (it refers to nothing before it), so a segment shared by many nodes is compressed
+/// once.
+fn deflate_into(out: &mut Vec<u8>, bytes: &[u8], level: u32, last: bool) -> Result<()> {
     use flate2::{Compress, Compression, FlushCompress, Status};
     DEFLATERS.with_borrow_mut(|ds| {
         let i = match ds.by_level.iter().position(|(l, _)| *l == level) {
@@ -225,8 +236,6 @@ fn deflate_segment(bytes: &[u8], level: u32, last: bool) -> Result<Vec<u8>> {
         d.reset();
         // Room for the worst case (stored blocks: 5 bytes per 16 KiB), so the compressor finishes in
         // one call: its output never depends on how much room it was given.
-        let out = &mut ds.scratch;
-        out.clear();
         out.reserve(bytes.len() + 5 * (bytes.len() / 16_384 + 2) + 64);
         let flush = if last { FlushCompress::Finish } else { FlushCompress::Full };
         let status = d.compress_vec(bytes, out, flush).map_err(|e| Error::internal("gzip", e))?;
@@ -234,59 +243,81 @@ fn deflate_segment(bytes: &[u8], level: u32, last: bool) -> Result<Vec<u8>> {
         if !done || d.total_in() != bytes.len() as u64 || out.capacity() == out.len() {
             return Err(Error::internal("gzip", "deflate did not finish in one call"));
         }
-        Ok(out.clone())
+        Ok(())
     })
 }
 
-/// A gzip member (RFC 1952) around deflate segments (the last one ending the stream) of `plain`,
-/// framed as flate2's `GzBuilder` frames it: mtime 0, extra flags by level, OS 255.
-fn gzip_frame(level: u32, segments: &[&[u8]], plain: &[u8]) -> Vec<u8> {
+fn deflate_segment(bytes: &[u8], level: u32, last: bool) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    deflate_into(&mut out, bytes, level, last)?;
+    Ok(out)
+}
+
+/// The header of a gzip member (RFC 1952) as flate2's `GzBuilder` writes it: magic, deflate, no flags,
+/// mtime 0, extra flags by level, OS unknown (255).
+fn gzip_header(level: u32) -> [u8; 10] {
     let xfl = match level {
         9.. => 2,
         0 | 1 => 4,
         _ => 0,
     };
-    let mut gz = Vec::with_capacity(segments.iter().map(|s| s.len()).sum::<usize>() + 18);
-    // Magic, deflate, no flags, mtime 0, extra flags, OS unknown (255).
-    gz.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]);
-    for s in segments {
-        gz.extend_from_slice(s);
-    }
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]
+}
+
+/// Ends a gzip member whose deflate stream is in `gz`: the CRC-32 and length (mod 2^32) of `plain`.
+fn push_gzip_trailer(gz: &mut Vec<u8>, plain: &[u8]) {
     gz.extend_from_slice(&crc32fast::hash(plain).to_le_bytes());
-    // ISIZE: the length modulo 2^32.
     gz.extend_from_slice(&(plain.len() as u32).to_le_bytes());
-    gz
 }
 
 /// Gzip of `bytes` at `level` in one deflate stream (miniz_oxide: pure Rust, the same bytes on every
 /// machine).
 pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
-    Ok(gzip_frame(level, &[&deflate_segment(bytes, level, true)?], bytes))
+    let mut gz = gzip_header(level).to_vec();
+    deflate_into(&mut gz, bytes, level, true)?;
+    push_gzip_trailer(&mut gz, bytes);
+    Ok(gz)
 }
 
 /// Renders the node (index `i` of the topology) from its file list, contents taken from the bundle:
 /// the start it shares with nodes that have the same cluster-level files, then its own files and
 /// settings.
 pub fn render(t: &Topology, i: usize, files: &[Placed], bundle: &Bundle, shared: &Shared) -> Result<UserData> {
+    // Built in this thread's scratch buffers (no fresh memory per node), then copied out at their size.
+    SCRATCH.with_borrow_mut(|scratch| render_into(t, i, files, bundle, shared, scratch))
+}
+
+thread_local! {
+    static SCRATCH: RefCell<(String, Vec<u8>)> = RefCell::default();
+}
+
+fn render_into(
+    t: &Topology,
+    i: usize,
+    files: &[Placed],
+    bundle: &Bundle,
+    shared: &Shared,
+    (plain, gz): &mut (String, Vec<u8>),
+) -> Result<UserData> {
     let n = t.nodes.get(i).ok_or_else(|| Error::internal("user-data", format!("no node {i}")))?;
     let start = shared.starts.of(i).ok_or_else(|| Error::internal(&n.name, "no user-data start"))?;
     let tail = shared.tails.of(i);
     let install = nodeconf::node_path(&n.name, nodeconf::INSTALL_SCRIPT);
-    let mut own = String::new();
-    // Where the install-script body's lines are in `own` (found at the end of its item).
+    plain.clear();
+    plain.push_str(&start.text);
+    // Where the install-script body's lines are (they end its item, before the item's line break).
     let mut tail_at = None;
     for f in files.iter().filter(|f| !is_shared(f)) {
         let entry =
             bundle.get(&f.source).ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
-        let item = write_file_item(f, &content(&entry.bytes))?;
-        if let (true, Some(tail), Some(text)) = (f.source == install, tail, item.strip_suffix('\n')) {
+        push_item(plain, f, &entry.bytes)?;
+        if let (true, Some(tail), Some(text)) = (f.source == install, tail, plain.strip_suffix('\n')) {
             if text.ends_with(&tail.lines) {
-                tail_at = Some(own.len() + text.len() - tail.lines.len()..own.len() + text.len());
+                tail_at = Some(text.len() - tail.lines.len()..text.len());
             }
         }
-        own.push_str(&item);
     }
-    own.push_str(&templates::render(
+    plain.push_str(&templates::render(
         "user-data-end.yaml.j2",
         minijinja::context! {
             node => n.name,
@@ -294,24 +325,25 @@ pub fn render(t: &Topology, i: usize, files: &[Placed], bundle: &Bundle, shared:
             units => nodeconf::units(t, n),
         },
     )?);
-    let mut plain = Vec::with_capacity(start.text.len() + own.len());
-    plain.extend_from_slice(start.text.as_bytes());
-    plain.extend_from_slice(own.as_bytes());
-    // Most nodes fit their budget with room to spare, so the fast copy (the shared start compressed
-    // once, the rest on its own) serves them; a node whose fast copy does not fit gets one strong
-    // stream. The choice is a function of the bytes and the budget.
-    // The segments shared with other nodes are compressed once; the node's own text around them here.
-    let mut gz = match (tail, tail_at) {
+    let plain = plain.as_bytes();
+    // Most nodes fit their budget with room to spare, so the fast copy serves them: the segments
+    // shared with other nodes compressed once, the node's own text around them here. A node whose
+    // fast copy does not fit gets one strong stream. The choice is a function of the bytes and the
+    // budget.
+    let own = start.text.len();
+    gz.clear();
+    gz.extend_from_slice(&gzip_header(LEVEL_FAST));
+    gz.extend_from_slice(&start.deflated);
+    match (tail, tail_at) {
         (Some(tail), Some(at)) => {
-            let before = deflate_segment(&own.as_bytes()[..at.start], LEVEL_FAST, false)?;
-            let after = deflate_segment(&own.as_bytes()[at.end..], LEVEL_FAST, true)?;
-            gzip_frame(LEVEL_FAST, &[&start.deflated, &before, &tail.deflated, &after], &plain)
+            deflate_into(gz, &plain[own..at.start], LEVEL_FAST, false)?;
+            gz.extend_from_slice(&tail.deflated);
+            deflate_into(gz, &plain[at.end..], LEVEL_FAST, true)?;
         }
-        _ => gzip_frame(LEVEL_FAST, &[&start.deflated, &deflate_segment(own.as_bytes(), LEVEL_FAST, true)?], &plain),
-    };
-    if gz.len() > t.user_data_budget {
-        gz = gzip(&plain, LEVEL_BEST)?;
+        _ => deflate_into(gz, &plain[own..], LEVEL_FAST, true)?,
     }
+    push_gzip_trailer(gz, plain);
+    let gz = if gz.len() > t.user_data_budget { gzip(plain, LEVEL_BEST)? } else { gz.to_vec() };
     if gz.len() > t.user_data_budget {
         let mut sizes: Vec<(usize, &str)> =
             files.iter().filter_map(|f| bundle.get(&f.source).map(|e| (e.bytes.len(), f.path.as_str()))).collect();
@@ -326,7 +358,7 @@ pub fn render(t: &Topology, i: usize, files: &[Placed], bundle: &Bundle, shared:
             largest.join(", ")
         )));
     }
-    Ok(UserData { plain, gzip: gz })
+    Ok(UserData { plain: plain.to_vec(), gzip: gz })
 }
 
 #[cfg(test)]
@@ -408,7 +440,10 @@ mod tests {
             for level in [LEVEL_FAST, LEVEL_BEST] {
                 let plain = [a, b].concat();
                 let start = deflate_segment(a, level, false).unwrap();
-                let gz = gzip_frame(level, &[&start, &deflate_segment(b, level, true).unwrap()], &plain);
+                let mut gz = gzip_header(level).to_vec();
+                gz.extend_from_slice(&start);
+                deflate_into(&mut gz, b, level, true).unwrap();
+                push_gzip_trailer(&mut gz, &plain);
                 let mut back = Vec::new();
                 flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
                 assert_eq!(back, plain, "{} + {} bytes at level {level}", a.len(), b.len());
