@@ -137,7 +137,7 @@ fn user_data_writes_exactly_the_indexed_files_with_their_modes_and_bytes() {
 fn gzip_copy_is_fast_unless_over_budget_then_strong() {
     use hardway::userdata::{gzip, LEVEL_BEST};
     let roomy = render_text(&demo_yaml(), 7);
-    // Between a demo controller's strong (~11.0 KB) and fast (~13.9 KB) copy; workers fit either way.
+    // Between a demo controller's strong (~11.1 KB) and fast (~13.7 KB) copy; workers fit either way.
     let tight = render_text(&format!("{}userData:\n  budgetBytes: 12000\n", demo_yaml()), 7);
     let t = TempDir::new("gzip-copies");
     let mut strong = Vec::new();
