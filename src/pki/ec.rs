@@ -3,11 +3,11 @@
 //!
 //! Why: at 5,000 workers the PKI is 10,000 keys and 10,000 signatures, each one multiplication `k × G`.
 //! `p256` 0.14 spends ~60 µs on one (generic crypto-bigint field arithmetic, projective table entries);
-//! this module spends ~30 µs: fiat-crypto's verified P-256 field arithmetic (crypto-bigint's inversion), signed 6-bit windows over a
-//! table of affine multiples of G (built once with `p256`'s own arithmetic), and the complete mixed
-//! addition of Renes–Costello–Batina (2015, algorithm 5), the formula `p256` itself uses. Constant time
-//! in the scalar: every window does the same additions, table rows are read whole under masks.
-//! Tests compare every result with `p256` (keys, signatures, every table entry).
+//! this module spends ~30 µs: fiat-crypto's verified P-256 field arithmetic (crypto-bigint's inversion),
+//! signed 6-bit windows over a table of affine multiples of G (built once with `p256`'s own arithmetic),
+//! and the complete mixed addition of Renes–Costello–Batina (2015, algorithm 5), the formula `p256`
+//! itself uses. Constant time in the scalar: every window does the same additions, table rows are read
+//! whole under masks. Tests compare every result with `p256` (keys, signatures, every table entry).
 
 use fiat::fiat_p256_montgomery_domain_field_element as Mont;
 use fiat_crypto::p256_64 as fiat;
