@@ -160,7 +160,6 @@ fn node_arg(per_node: bool, node: &Node) -> Option<&str> {
     per_node.then_some(node.name.as_str())
 }
 
-/// The bundle path of a table entry for `node`.
 /// Kubeconfigs by (profile, node), so finding a node's kubeconfig is no scan of every worker's.
 pub struct KubeconfigIndex<'a> {
     kcs: &'a [Kubeconfig],
@@ -184,6 +183,7 @@ impl<'a> KubeconfigIndex<'a> {
     }
 }
 
+/// The bundle path of a table entry for `node`.
 fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &KubeconfigIndex) -> Result<String> {
     let cert_node = |name: &str| -> Result<Option<&str>> {
         let p =

@@ -57,26 +57,26 @@ fn is_shared(f: &Placed) -> bool {
     !f.source.starts_with("nodes/")
 }
 
-/// The start of a user-data (header, then the `write_files` items of its cluster-level files) with
-/// its deflate segment: the same for every node with the same cluster-level files, so both are made
-/// once per such group, not once per node.
-struct Start {
+/// Text that a group of nodes' user-data carry alike, with its deflate segment (ending in a full
+/// flush): made once per group, not once per node. There are two kinds: a start (header, then the
+/// `write_files` items of the node's cluster-level files) and the install-script body (only its first
+/// lines name the node), as the indented lines ending its item.
+struct Segment {
     text: String,
     deflated: Vec<u8>,
 }
 
-/// Text a group of nodes shares inside one of their own `write_files` items: the body of the install
-/// script (only its first lines name the node), as the indented lines of its block scalar, with its
-/// deflate segment. Made once per group, like a `Start`.
-struct Tail {
-    lines: String,
-    deflated: Vec<u8>,
+impl Segment {
+    fn new(text: String) -> Result<Segment> {
+        let deflated = deflate_segment(text.as_bytes(), LEVEL_FAST, false)?;
+        Ok(Segment { text, deflated })
+    }
 }
 
 /// What the user-data of a cluster's nodes share: the starts, and the install-script bodies.
 pub struct Shared {
-    starts: PerGroup<Start>,
-    tails: PerGroup<Tail>,
+    starts: PerGroup<Segment>,
+    tails: PerGroup<Segment>,
 }
 
 impl Shared {
@@ -116,24 +116,25 @@ impl Shared {
         let starts = PerGroup::build(keys, |_, key: &Vec<usize>| {
             let mut text = header.clone();
             key.iter().for_each(|&i| text.push_str(&items[i]));
-            let deflated = deflate_segment(text.as_bytes(), LEVEL_FAST, false)?;
-            Ok(Start { text, deflated })
+            Segment::new(text)
         })?;
-        let tails = install.groups().map(|body| {
-            let (lines, deflated) = body_segment(body)?;
-            Ok(Tail { lines, deflated })
-        })?;
+        let tails = install.groups().map(|body| Segment::new(body_lines(body)))?;
         Ok(Shared { starts, tails })
     }
+}
+
+/// The indented lines that end the `write_files` item of an install script with `body`.
+fn body_lines(body: &str) -> String {
+    let mut lines = String::with_capacity(body.len() + body.len() / 8);
+    push_lines(&mut lines, body.strip_suffix('\n').unwrap_or(body), &" ".repeat(INDENT));
+    lines
 }
 
 /// An install-script body as the user-data of every node with that body carries it: the indented
 /// lines ending its item, and their deflate segment in the fast gzip copy.
 pub fn body_segment(body: &str) -> Result<(String, Vec<u8>)> {
-    let mut lines = String::with_capacity(body.len() + body.len() / 8);
-    push_lines(&mut lines, body.strip_suffix('\n').unwrap_or(body), &" ".repeat(INDENT));
-    let deflated = deflate_segment(lines.as_bytes(), LEVEL_FAST, false)?;
-    Ok((lines, deflated))
+    let s = Segment::new(body_lines(body))?;
+    Ok((s.text, s.deflated))
 }
 
 /// Indentation of `content` lines under a `write_files` item.
@@ -313,8 +314,8 @@ fn render_into(
             bundle.get(&f.source).ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
         push_item(plain, f, &entry.bytes)?;
         if let (true, Some(tail), Some(text)) = (f.source == install, tail, plain.strip_suffix('\n')) {
-            if text.ends_with(&tail.lines) {
-                tail_at = Some(text.len() - tail.lines.len()..text.len());
+            if text.ends_with(&tail.text) {
+                tail_at = Some(text.len() - tail.text.len()..text.len());
             }
         }
     }

@@ -143,12 +143,8 @@ fn build_table() -> Result<Table, String> {
 
 /// Signed radix-2^6 digits of a big-endian scalar, least significant first, each in [−32, 32).
 fn digits(scalar: &[u8; 32]) -> [i8; ROWS] {
-    let bit = |i: usize| -> i16 {
-        match scalar.get(31usize.wrapping_sub(i / 8)) {
-            Some(byte) if i < 256 => i16::from((byte >> (i % 8)) & 1),
-            _ => 0,
-        }
-    };
+    // Bit i (0 = least significant); the bits past 255 that the last window covers are 0.
+    let bit = |i: usize| scalar.get(31usize.wrapping_sub(i / 8)).map_or(0, |byte| i16::from((byte >> (i % 8)) & 1));
     let mut d = [0i8; ROWS];
     let mut carry = 0i16;
     for (w, digit) in d.iter_mut().enumerate() {
@@ -233,14 +229,16 @@ pub fn sign(d: &NonZeroScalar, msg: &[u8]) -> Result<Vec<u8>, String> {
     let z: [u8; 32] = sha2::Sha256::digest(msg).into();
     let order = NistP256::ORDER;
     let mut nonces = rfc6979::KGenerator::<sha2_011::Sha256, U256>::new(&d.to_repr(), &z, &[], &order);
-    let z = <Scalar as Reduce<U256>>::reduce(&U256::from_be_slice(&z));
+    // A big-endian integer reduced mod n (ecdsa's bits2field for a 256-bit curve and digest).
+    let reduce = |bytes: &[u8]| <Scalar as Reduce<U256>>::reduce(&U256::from_be_slice(bytes));
+    let z = reduce(&z);
     // A nonce fails only with probability ~2^-128; RFC 6979 then takes the next one.
     for _ in 0..64 {
         let mut k_bytes = p256::FieldBytes::default();
         nonces.fill_next_k(&mut k_bytes);
         let Some(k) = Option::<NonZeroScalar>::from(NonZeroScalar::from_repr(k_bytes)) else { continue };
         let (rx, _) = mul_generator(&k_bytes.into())?;
-        let r = <Scalar as Reduce<U256>>::reduce(&U256::from_be_slice(&rx));
+        let r = reduce(&rx);
         let s = *Invert::invert(&k) * (z + r * d.as_ref());
         if let Ok(sig) = p256::ecdsa::Signature::from_scalars(r, s) {
             return Ok(sig.to_der().as_bytes().to_vec());
