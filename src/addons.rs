@@ -94,7 +94,12 @@ pub fn add(t: &Topology, pki: &Pki, tokens: &[Token], b: &mut Bundle) -> Result<
                 BOOTSTRAP_SECRETS,
                 templates::render(
                     "bootstrap-secrets.yaml.j2",
-                    minijinja::context! { tokens => entries, mode => mode },
+                    minijinja::context! {
+                        tokens => entries,
+                        mode => mode,
+                        expiration => crate::index::rfc3339(t.bootstrap_tokens_expire)?,
+                        generation => t.bootstrap_token_generation,
+                    },
                 )?,
                 MODE_SECRET,
             )?;
@@ -106,10 +111,14 @@ pub fn add(t: &Topology, pki: &Pki, tokens: &[Token], b: &mut Bundle) -> Result<
             MODE_EXEC,
         )?;
     }
-    let names: Vec<&str> = order.iter().filter_map(|p| p.strip_prefix("manifests/")).collect();
+    // What must exist before the admin identity has any rights: applied as super-admin on a fresh cluster.
+    let first: Vec<&str> = [ADMIN_BINDING].iter().filter_map(|p| p.strip_prefix("manifests/")).collect();
     b.add(
         APPLY,
-        templates::render("apply.sh.j2", minijinja::context! { cluster => t.name, manifests => names })?,
+        templates::render(
+            "apply.sh.j2",
+            minijinja::context! { cluster => t.name, first => first, admin_group => admin_group },
+        )?,
         MODE_EXEC,
     )?;
     Ok(order)

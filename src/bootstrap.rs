@@ -55,25 +55,63 @@ fn token_chars(secrets: &Secrets, label: &str, n: usize) -> String {
     out
 }
 
-fn token(secrets: &Secrets, node: Option<&str>) -> Token {
-    let label = format!("bootstrap-token/{}", node.unwrap_or("shared"));
-    Token {
-        id: token_chars(secrets, &format!("{label}/id"), 6),
-        secret: token_chars(secrets, &format!("{label}/secret"), 16),
-        node: node.map(str::to_string),
+/// The label all of a token's values derive from: per node (or shared) and per token generation
+/// (generation 0 keeps the labels of bundles made before generations existed).
+fn token_label(node: Option<&str>, generation: u32) -> String {
+    let base = format!("bootstrap-token/{}", node.unwrap_or("shared"));
+    match generation {
+        0 => base,
+        g => format!("{base}/generation-{g}"),
+    }
+}
+
+/// Token IDs for `labels`, in order, each unique: an ID already taken by an earlier label is drawn
+/// again (`derive(label, attempt)` with the next attempt), so adding a node at the end changes no
+/// earlier token. A Secret is named after its token ID: two equal IDs would let one overwrite the other.
+fn unique_ids(labels: &[String], derive: impl Fn(&str, u32) -> String) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    labels
+        .iter()
+        .map(|label| {
+            let mut attempt = 0;
+            loop {
+                let id = derive(label, attempt);
+                if seen.insert(id.clone()) {
+                    return id;
+                }
+                attempt += 1;
+            }
+        })
+        .collect()
+}
+
+fn id_chars(secrets: &Secrets, label: &str, attempt: u32) -> String {
+    match attempt {
+        0 => token_chars(secrets, &format!("{label}/id"), 6),
+        a => token_chars(secrets, &format!("{label}/id/retry-{a}"), 6),
     }
 }
 
 /// Every token the cluster needs: one per bootstrapping worker, or one shared.
 pub fn tokens(t: &Topology, secrets: &Secrets) -> Vec<Token> {
-    let workers: Vec<&Node> = t.nodes.iter().filter(|n| n.bootstraps()).collect();
     if !t.bootstrap_enabled() {
         return Vec::new();
     }
-    match t.bootstrap_tokens {
-        BootstrapTokens::Shared => vec![token(secrets, None)],
-        BootstrapTokens::PerNode => workers.iter().map(|n| token(secrets, Some(&n.name))).collect(),
-    }
+    let nodes: Vec<Option<&str>> = match t.bootstrap_tokens {
+        BootstrapTokens::Shared => vec![None],
+        BootstrapTokens::PerNode => t.nodes.iter().filter(|n| n.bootstraps()).map(|n| Some(n.name.as_str())).collect(),
+    };
+    let labels: Vec<String> = nodes.iter().map(|n| token_label(*n, t.bootstrap_token_generation)).collect();
+    let ids = unique_ids(&labels, |label, attempt| id_chars(secrets, label, attempt));
+    nodes
+        .into_iter()
+        .zip(labels.iter().zip(ids))
+        .map(|(node, (label, id))| Token {
+            id,
+            secret: token_chars(secrets, &format!("{label}/secret"), 16),
+            node: node.map(str::to_string),
+        })
+        .collect()
 }
 
 /// Bundle path of the bootstrap kubeconfig `node` uses.
@@ -122,14 +160,34 @@ mod tests {
     #[test]
     fn tokens_have_the_bootstrap_format_and_differ_per_node() {
         let s = Secrets::from_seed([4u8; 32]);
-        let a = token(&s, Some("a"));
-        let b = token(&s, Some("b"));
+        let token = |node: Option<&str>| {
+            let label = token_label(node, 0);
+            Token { id: id_chars(&s, &label, 0), secret: token_chars(&s, &format!("{label}/secret"), 16), node: None }
+        };
+        let a = token(Some("a"));
+        let b = token(Some("b"));
         for t in [&a, &b] {
             assert_eq!(t.id.len(), 6);
             assert_eq!(t.secret.len(), 16);
             assert!(t.value().bytes().all(|c| c == b'.' || c.is_ascii_lowercase() || c.is_ascii_digit()));
         }
         assert_ne!(a.value(), b.value());
-        assert_eq!(a.value(), token(&s, Some("a")).value());
+        assert_eq!(a.value(), token(Some("a")).value());
+        assert_ne!(token_label(Some("a"), 0), token_label(Some("a"), 1));
+    }
+
+    /// IDs drawn alike for different nodes are drawn again until unique, earlier nodes first.
+    #[test]
+    fn token_ids_are_unique_even_when_draws_collide() {
+        let labels: Vec<String> = ["a", "b", "c", "d"].iter().map(|n| token_label(Some(n), 0)).collect();
+        // Every first draw collides; "b"'s second draw collides with "a"'s first as well.
+        let ids = unique_ids(&labels, |label, attempt| match attempt {
+            0 => "aaaaaa".into(),
+            a => format!("{}{a:05}", &label[label.len() - 1..]),
+        });
+        assert_eq!(ids, ["aaaaaa", "b00001", "c00001", "d00001"]);
+        let s = Secrets::from_seed([4u8; 32]);
+        let real = unique_ids(&labels, |l, a| id_chars(&s, l, a));
+        assert_eq!(real.iter().collect::<std::collections::BTreeSet<_>>().len(), 4);
     }
 }

@@ -58,8 +58,8 @@ enum Cmd {
     Inspect {
         path: PathBuf,
         /// Moment to check against: YYYY-MM-DD or an RFC 3339 time (default: now).
-        #[arg(long)]
-        at: Option<String>,
+        #[arg(long, value_parser = parse_at)]
+        at: Option<time::OffsetDateTime>,
         /// Fail when a certificate expires within this many days.
         #[arg(long, default_value_t = 30)]
         warn_days: i64,
@@ -80,11 +80,29 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that went away (`hardway check x | head`) is not an error: stop quietly.
+        Err(Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            warn(&format!("error: {e}"));
             ExitCode::from(1)
         }
     }
+}
+
+/// Writes `s` to standard output; a closed pipe becomes `Error::StdoutClosed`.
+fn out(s: &str) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(s.as_bytes()).and_then(|()| o.flush()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Error::StdoutClosed,
+        _ => Error::Output { path: "standard output".into(), message: e.to_string() },
+    })
+}
+
+/// One line to standard error; nothing to be done if that is closed too.
+fn warn(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -93,36 +111,33 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Check { topology } => {
             let checked = load_topology(&topology)?;
             print_warnings(&topology, &checked.warnings);
-            println!("{}", summary(&checked));
-            print!("{}", crate::pki::issue::inventory(&checked.topology));
-            Ok(())
+            crate::predict_sizes(&checked.topology).map_err(|e| match e {
+                Error::Limit(m) => Error::Input { file: topology.display().to_string(), message: m },
+                other => other,
+            })?;
+            out(&format!("{}\n", summary(&checked)))?;
+            out(&notes(&checked.topology))?;
+            out(&pod_ranges(&checked.topology))?;
+            out(&crate::pki::issue::inventory(&checked.topology))
         }
-        Cmd::Cloudformation { bundle } => {
-            print!("{}", crate::cloudformation::template(&output::read_bundle(&bundle)?)?);
-            Ok(())
-        }
-        Cmd::Schema => {
-            print!("{}", topology::json_schema());
-            Ok(())
-        }
+        Cmd::Cloudformation { bundle } => out(&crate::cloudformation::template(&output::read_bundle(&bundle)?)?),
+        Cmd::Schema => out(&topology::json_schema()),
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "hardway", &mut std::io::stdout());
-            Ok(())
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hardway", &mut script);
+            out(&String::from_utf8_lossy(&script))
         }
         Cmd::Inspect { path, at, warn_days, json } => {
-            let at = match at {
-                Some(s) => parse_at(&s)?,
-                None => time::OffsetDateTime::now_utc(),
-            };
+            let at = at.unwrap_or_else(time::OffsetDateTime::now_utc);
             let bundle = output::read_bundle(&path)?;
             let report = crate::inspect::inspect(&bundle, at, warn_days);
             if json {
                 let mut s = serde_json::to_string_pretty(&report).map_err(|e| Error::internal("inspect", e))?;
                 s.push('\n');
-                print!("{s}");
+                out(&s)?;
             } else {
-                print!("{}", crate::inspect::table(&report));
+                out(&crate::inspect::table(&report))?;
             }
             if report.ok() {
                 Ok(())
@@ -134,20 +149,32 @@ fn run(cli: Cli) -> Result<()> {
             let checked = load_topology(&topology)?;
             let secrets = load_secret(&secret)?;
             print_warnings(&topology, &checked.warnings);
-            let bundle = crate::render_with(&checked.topology, &secrets, crate::Options { redact })?;
+            let bundle = crate::render_with(
+                &checked.topology,
+                &secrets,
+                crate::Options { redact, ..crate::Options::default() },
+            )?;
             let is_zip = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"));
-            if is_zip {
-                output::write_zip(&bundle, &out, force)?;
+            let opts = output::WriteOptions {
+                force,
+                inputs: vec![topology.clone(), secret.clone()],
+                home: std::env::var_os("HOME").map(PathBuf::from),
+            };
+            let removed = if is_zip {
+                output::write_zip(&bundle, &out, &opts)?
             } else {
-                output::write_dir(&bundle, &out, force)?;
+                output::write_dir(&bundle, &out, &opts)?
+            };
+            for r in removed {
+                warn(&format!("note: removed {}, left by a render that was killed", r.display()));
             }
-            println!(
-                "rendered {} files ({} bytes) for {} to {}",
+            self::out(&format!(
+                "rendered {} files ({} bytes) for {} to {}\n",
                 bundle.len(),
                 bundle.total_bytes(),
                 checked.topology.name,
                 out.display()
-            );
+            ))?;
             // Tens of thousands of buffers: the exit returns them to the OS faster than dropping would.
             std::mem::forget(bundle);
             Ok(())
@@ -155,17 +182,43 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `--at`: a date (midnight UTC) or an RFC 3339 time.
-fn parse_at(s: &str) -> Result<time::OffsetDateTime> {
+/// `--at`: a date (midnight UTC) or an RFC 3339 time; anything else is a usage error (exit 2).
+fn parse_at(s: &str) -> std::result::Result<time::OffsetDateTime, String> {
     use time::format_description::well_known::Rfc3339;
     if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(t);
     }
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(s, &fmt).map(|d| d.midnight().assume_utc()).map_err(|_| Error::Input {
-        file: "--at".into(),
-        message: format!("{s:?} is neither YYYY-MM-DD nor an RFC 3339 time"),
-    })
+    time::Date::parse(s, &fmt)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| format!("{} is neither YYYY-MM-DD nor an RFC 3339 time", crate::error::quoted(s)))
+}
+
+/// What `check` says about the Kubernetes version and the nodes it needs.
+fn notes(t: &crate::Topology) -> String {
+    let mut s = String::new();
+    if t.version.minor >= 35 {
+        s.push_str(&format!(
+            "note: Kubernetes {} kubelets refuse hosts with cgroup v1 (failCgroupV1): workers need cgroup v2 (Ubuntu 22.04+, Debian 11+; stat -fc %T /sys/fs/cgroup says cgroup2fs)\n",
+            t.version
+        ));
+    }
+    s
+}
+
+/// Every worker's pod range, saying which ones were allocated (hashed from the node's name).
+fn pod_ranges(t: &crate::Topology) -> String {
+    let workers: Vec<&topology::Node> = t.nodes_with(Role::Worker).collect();
+    if workers.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("pod ranges:\n");
+    for n in workers {
+        let range = n.pod_cidr.map(|c| c.to_string()).unwrap_or_default();
+        let how = if n.pod_cidr_allocated { "allocated (set podCIDR to choose)" } else { "from the topology" };
+        s.push_str(&format!("  {:<34} {:<20} {how}\n", n.name, range));
+    }
+    s
 }
 
 fn summary(c: &Checked) -> String {
@@ -195,7 +248,7 @@ fn summary(c: &Checked) -> String {
 
 fn print_warnings(file: &Path, warnings: &[Problem]) {
     for w in warnings {
-        eprintln!("warning: {}: {w}", file.display());
+        warn(&format!("warning: {}: {w}", file.display()));
     }
 }
 
@@ -229,10 +282,10 @@ fn load_secret(path: &Path) -> Result<Secrets> {
     }
     let secrets = Secrets::parse(&bytes).map_err(|message| Error::Secret { file: file.clone(), message })?;
     if meta.permissions().mode() & 0o077 != 0 {
-        eprintln!(
+        warn(&format!(
             "warning: {file}: readable by group or others (mode {:04o}); it holds the key to every credential of the cluster: chmod 600 {file}",
             meta.permissions().mode() & 0o777
-        );
+        ));
     }
     Ok(secrets)
 }
@@ -277,8 +330,7 @@ fn init(dir: &Path) -> Result<()> {
     output::create_new_file(&topo_path, init_topology(day_start)?.as_bytes(), 0o644)?;
     output::create_new_file(&secret_path, Secrets::file_text(&seed).as_bytes(), 0o600)?;
     output::create_new_file(&schema_path, topology::json_schema().as_bytes(), 0o644)?;
-    println!("wrote {} and {} (keep the secret private)", topo_path.display(), secret_path.display());
-    Ok(())
+    out(&format!("wrote {} and {} (keep the secret private)\n", topo_path.display(), secret_path.display()))
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ struct TokenEntry<'a> {
     id: &'a str,
     node: Option<&'a str>,
     kubeconfig: String,
+    expiration: String,
 }
 
 #[derive(Serialize)]
@@ -282,8 +283,15 @@ pub fn build(
         manifests,
         bootstrap_tokens: tokens
             .iter()
-            .map(|k| TokenEntry { id: &k.id, node: k.node.as_deref(), kubeconfig: k.kubeconfig_path() })
-            .collect(),
+            .map(|k| {
+                Ok(TokenEntry {
+                    id: &k.id,
+                    node: k.node.as_deref(),
+                    kubeconfig: k.kubeconfig_path(),
+                    expiration: rfc3339(t.bootstrap_tokens_expire)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
     };
     // Room for the whole text up front (about 7 KB per node at most, 0.5 KB per certificate and so on;
     // room not written to costs nothing): grown by doubling, the copies of a 5,000-worker index touch

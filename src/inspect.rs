@@ -335,8 +335,17 @@ pub fn table(r: &Report) -> String {
     }
     out.push_str(&format!("\nchecked at {}; SHA256SUMS: {}\n", r.at, r.checksums));
     if r.problems.is_empty() {
+        let redacted = r.certificates.iter().filter(|c| c.key == "redacted").count();
+        let pairs = match redacted {
+            0 => "chains and key pairs verified".to_string(),
+            n if n == r.certificates.len() => {
+                "chains verified; key pairs NOT checked (redacted bundle: the private keys are placeholders)"
+                    .to_string()
+            }
+            n => format!("chains verified; key pairs verified except {n} redacted ones (NOT checked)"),
+        };
         out.push_str(&format!(
-            "ok: {} certificates, chains and key pairs verified, none expires within {} days\n",
+            "ok: {} certificates, {pairs}, none expires within {} days\n",
             r.certificates.len(),
             r.warn_days
         ));

@@ -42,6 +42,8 @@ pub struct Options {
     /// Replace every secret (private keys, encryption keys, bootstrap tokens, and the same material in
     /// kubeconfigs and user-data) with a placeholder naming it and fingerprinting its value.
     pub redact: bool,
+    /// Real keys from the seed, or stand-ins of the same sizes (to predict sizes; see `predict_sizes`).
+    pub keys: pki::keys::KeyMode,
 }
 
 /// Renders the whole bundle. Pure: reads no clock, environment, file or OS randomness; the same
@@ -52,7 +54,7 @@ pub fn render(t: &Topology, secrets: &Secrets) -> Result<Bundle> {
 
 /// `render` with options (e.g. a redacted bundle, safe to commit).
 pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
-    let mut pki = pki::issue_all(t, secrets, opts.redact)?;
+    let mut pki = pki::issue_all(t, secrets, opts.redact, opts.keys)?;
     let mut b = Bundle::new();
     let mut tokens = bootstrap::tokens(t, secrets);
     if opts.redact {
@@ -97,9 +99,16 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     let shared = userdata::Shared::build(t, &node_files, &b, &install)?;
     let rendered = par::map(&indices, threads, |&i| userdata::render(t, i, &node_files[i], &b, &shared));
     let mut sizes = Vec::with_capacity(t.nodes.len());
-    for (n, ud) in t.nodes.iter().zip(rendered) {
+    let mut user_data = Vec::with_capacity(t.nodes.len());
+    for ud in rendered {
         let ud = ud?;
         sizes.push((ud.plain.len(), ud.gzip.len()));
+        user_data.push(ud);
+    }
+    if let Some(e) = userdata::over_budget(t, &node_files, &b, &sizes) {
+        return Err(e);
+    }
+    for (n, ud) in t.nodes.iter().zip(user_data) {
         b.add(userdata::plain_path(&n.name), ud.plain, MODE_SECRET)?;
         b.add(userdata::gzip_path(&n.name), ud.gzip, MODE_SECRET)?;
     }
@@ -128,6 +137,17 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
     Ok(b)
 }
 
+/// Renders with stand-in keys (no secret needed; RSA without the cost of key generation) to learn what
+/// the sizes of a real render will be: `Err(Error::Limit)` names every node whose user-data would be
+/// over the budget. The stand-ins' sizes match real keys' to within a few bytes.
+pub fn predict_sizes(t: &Topology) -> Result<()> {
+    let opts = Options { redact: false, keys: pki::keys::KeyMode::StandIn };
+    render_with(t, &Secrets::from_seed([0; 32]), opts).map(drop).map_err(|e| match e {
+        Error::Limit(m) => Error::Limit(format!("predicted from the sizes of keys and certificates: {m}")),
+        other => other,
+    })
+}
+
 /// The fuzz target's body: parse, validate and, for small ECDSA topologies, render `bytes` with a fixed
 /// seed, discarding the result. Any panic here is a bug (fuzz/ and the corpus replay test check that).
 #[doc(hidden)]
@@ -138,6 +158,40 @@ pub fn fuzz_one(bytes: &[u8]) {
             let _ = render(t, &Secrets::from_seed([0x42; 32]));
         }
     }
+}
+
+/// The dates fuzz target's body: a one-node topology whose `notBefore`, validities and token expiry
+/// come from `bytes`, most of them near the edges (years 1950 and 9999, validities 0 and
+/// `MAX_VALIDITY_DAYS`, impossible days of a month), through validate and render. A date beyond what
+/// X.509 or the time crate holds must be rejected, never panic.
+#[doc(hidden)]
+pub fn fuzz_dates(bytes: &[u8]) {
+    let b = |i: usize| u32::from(bytes.get(i).copied().unwrap_or(0));
+    let w = |i: usize| b(i) << 8 | b(i + 1);
+    let year = match b(0) % 4 {
+        0 => 1940 + b(1) % 30,
+        1 => 9970 + b(1) % 40,
+        2 => w(1) % 10_000,
+        _ => 2000 + b(1),
+    };
+    let days = |i: usize| match b(i) % 4 {
+        0 => b(i + 1) % 4,
+        1 => topology::MAX_VALIDITY_DAYS - b(i + 1) % 4 + 2,
+        _ => w(i + 1) % 40_000,
+    };
+    let (ca, cert) = (days(3), days(6));
+    let expire = match b(9) % 3 {
+        0 => String::new(),
+        1 => format!("  bootstrapTokensExpire: \"{:04}-12-31T23:59:59Z\"\n", year + b(10) % 3),
+        _ => format!("  bootstrapTokensExpire: \"{:04}-01-01T00:00:00Z\"\n", w(10) % 10_000),
+    };
+    let yaml = format!(
+        "cluster:\n  name: f\n  kubernetesVersion: \"1.36.0\"\n  apiServer: {{endpoint: 10.0.0.1}}\n  network: {{serviceCIDR: 10.32.0.0/24, podCIDR: 10.200.0.0/16}}\n  kubeletCredentials: bootstrap\n{expire}pki: {{notBefore: \"{year:04}-{:02}-{:02}T{:02}:59:59Z\", caValidityDays: {ca}, certValidityDays: {cert}}}\nencryption: {{keys: [k]}}\nnodes:\n  - {{name: n, internalIP: 10.0.0.1, roles: [controlplane, etcd, worker]}}\n",
+        1 + b(12) % 12,
+        1 + b(13) % 31,
+        b(14) % 24,
+    );
+    fuzz_one(yaml.as_bytes());
 }
 
 fn readme(t: &Topology) -> Result<String> {

@@ -13,17 +13,23 @@ pub struct Cidr {
 impl Cidr {
     /// Parses `a.b.c.d/n` or `x::y/n`; host bits must be zero, so a typo is not silently masked.
     pub fn parse(s: &str) -> Result<Cidr, String> {
-        let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not a CIDR block (expected address/prefix)"))?;
-        let addr: IpAddr = a.parse().map_err(|_| format!("{s:?} is not a CIDR block: {a:?} is not an IP address"))?;
+        let q = crate::error::quoted(s);
+        if s.contains(',') {
+            return Err(format!("{q}: dual-stack (an IPv4 and an IPv6 range) is not supported yet; give one range"));
+        }
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("{q} is not a CIDR block (expected address/prefix)"))?;
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{q} is not a CIDR block: {} is not an IP address", crate::error::quoted(a)))?;
         let max = max_prefix(addr);
         let prefix: u8 = match p.parse::<u8>() {
             Ok(n) if n <= max && !p.starts_with('+') => n,
-            _ => return Err(format!("{s:?} is not a CIDR block: prefix must be 0..={max}")),
+            _ => return Err(format!("{q} is not a CIDR block: prefix must be 0..={max}")),
         };
         let c = Cidr { addr, prefix };
         if c.network_bits() != to_bits(addr) {
             return Err(format!(
-                "{s:?} has host bits set; did you mean {}?",
+                "{q} has host bits set; did you mean {}?",
                 Cidr::from_bits(c.network_bits(), addr.is_ipv6(), prefix)
             ));
         }

@@ -400,7 +400,11 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
         MODE_PUBLIC,
     )?;
     b.add(MODULES_LOAD, templates::render("modules-load.conf", minijinja::context! {})?, MODE_PUBLIC)?;
-    b.add(SYSCTL, templates::render("sysctl.conf", minijinja::context! {})?, MODE_PUBLIC)?;
+    b.add(
+        SYSCTL,
+        templates::render("sysctl.conf", minijinja::context! { ipv6 => t.service_cidr.is_ipv6() })?,
+        MODE_PUBLIC,
+    )?;
     if t.nodes.iter().any(|n| n.has(Role::LoadBalancer)) {
         b.add(HAPROXY_CONFIG, haproxy_config(t)?, MODE_PUBLIC)?;
     }

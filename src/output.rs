@@ -64,6 +64,130 @@ fn temp_sibling(parent: &Path, name: &str, tag: &str) -> PathBuf {
     parent.join(format!(".{name}.hardway-{tag}-{}", std::process::id()))
 }
 
+/// How an output may be written.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    /// Replace an earlier hardway bundle at the path (never anything else).
+    pub force: bool,
+    /// Files the render read (topology, secret): a directory holding one is never replaced.
+    pub inputs: Vec<PathBuf>,
+    /// The user's home directory, never replaced.
+    pub home: Option<PathBuf>,
+}
+
+impl WriteOptions {
+    /// `--force` without protected inputs (tests and library callers).
+    pub fn force() -> WriteOptions {
+        WriteOptions { force: true, ..WriteOptions::default() }
+    }
+}
+
+/// Temporary siblings (`.NAME.hardway-new-PID`, `.NAME.hardway-old-PID`) that a killed render left next
+/// to `parent/name`: those whose process no longer runs are removed. Returns what was removed.
+fn remove_stale_siblings(parent: &Path, name: &str) -> Result<Vec<PathBuf>> {
+    let prefix = format!(".{name}.hardway-");
+    let mut removed = Vec::new();
+    let entries = fs::read_dir(parent).map_err(|e| io_err(parent, "cannot read directory", e))?;
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
+        let Some(pid) = rest.strip_prefix("new-").or_else(|| rest.strip_prefix("old-")) else { continue };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        // A live process (ours, or a concurrent render) keeps its temporaries.
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let p = e.path();
+        let meta = fs::symlink_metadata(&p).map_err(|e| io_err(&p, "cannot inspect", e))?;
+        let gone = if meta.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+        gone.map_err(|e| io_err(&p, "cannot remove the stale temporary of a killed render", e))?;
+        removed.push(p);
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+/// Refuses to replace `/`, the current or home directory, or a directory holding one of them or
+/// an input file, whatever it holds.
+fn refuse_protected(path: &Path, opts: &WriteOptions) -> Result<()> {
+    let canon = fs::canonicalize(path).map_err(|e| io_err(path, "cannot resolve", e))?;
+    let refuse = |what: String| err(path, format!("{what}; --force never replaces it"));
+    if canon.parent().is_none() {
+        return Err(refuse("is the root directory".into()));
+    }
+    let mut guarded: Vec<(PathBuf, String)> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        guarded.push((cwd, "the current directory".into()));
+    }
+    if let Some(home) = &opts.home {
+        guarded.push((home.clone(), "your home directory".into()));
+    }
+    for input in &opts.inputs {
+        guarded.push((input.clone(), format!("the input file {}", input.display())));
+    }
+    for (g, what) in guarded {
+        let Ok(g) = fs::canonicalize(&g) else { continue };
+        if g == canon {
+            return Err(refuse(format!("is {what}")));
+        }
+        if g.starts_with(&canon) {
+            return Err(refuse(format!("holds {what}")));
+        }
+    }
+    Ok(())
+}
+
+/// Why the directory at `path` is not an earlier hardway bundle, or `None` when it is one: an
+/// `index.json` with hardway's `indexVersion`, a `SHA256SUMS`, and nothing that SHA256SUMS does not
+/// list (no other file, directory or link).
+fn not_a_bundle(path: &Path) -> Option<String> {
+    let Ok(index) = fs::read(path.join("index.json")) else {
+        let mut names: Vec<String> = fs::read_dir(path)
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        let more = if names.len() > 3 { ", ..." } else { "" };
+        names.truncate(3);
+        return Some(format!("it has no index.json; it holds {}{more}", names.join(", ")));
+    };
+    let marked = serde_json::from_slice::<serde_json::Value>(&index)
+        .ok()
+        .is_some_and(|v| v["indexVersion"].is_u64() && v["cluster"].is_string());
+    if !marked {
+        return Some("its index.json is not a hardway index".into());
+    }
+    let Ok(sums) = fs::read_to_string(path.join("SHA256SUMS")) else {
+        return Some("it has no SHA256SUMS".into());
+    };
+    let mut listed: std::collections::BTreeSet<String> =
+        sums.lines().filter_map(|l| l.split_once("  ").map(|(_, p)| p.to_string())).collect();
+    listed.insert("SHA256SUMS".into());
+    let dirs: std::collections::BTreeSet<String> =
+        listed.iter().flat_map(|p| p.match_indices('/').map(|(i, _)| p[..i].to_string()).collect::<Vec<_>>()).collect();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { return Some(format!("{} cannot be read", dir.display())) };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(path).ok().and_then(|r| r.to_str()).unwrap_or("?").to_string();
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() && dirs.contains(&rel) => stack.push(p),
+                Ok(m) if m.is_file() && listed.contains(&rel) => {}
+                _ => return Some(format!("{rel} is not part of it (not listed in its SHA256SUMS)")),
+            }
+        }
+    }
+    None
+}
+
+/// Whether the file at `path` is a zip written by hardway (it holds index.json and SHA256SUMS).
+fn is_bundle_zip(path: &Path) -> bool {
+    let Ok(f) = fs::File::open(path) else { return false };
+    let Ok(z) = zip::ZipArchive::new(std::io::BufReader::new(f)) else { return false };
+    let names: Vec<&str> = z.file_names().collect();
+    names.contains(&"index.json") && names.contains(&"SHA256SUMS")
+}
+
 /// Every directory of the bundle with its mode: 0700 when it holds a private file at any depth, else 0755.
 fn dir_modes(bundle: &Bundle) -> BTreeMap<&str, u32> {
     let mut modes: BTreeMap<&str, u32> = BTreeMap::new();
@@ -159,19 +283,34 @@ fn write_tree(root: &Path, bundle: &Bundle) -> Result<()> {
 }
 
 /// Writes the bundle as a directory at `path`. An existing non-empty directory is replaced only with
-/// `force`, and only after the new tree is complete: a failure or a kill leaves the old one in place.
-pub fn write_dir(bundle: &Bundle, path: &Path, force: bool) -> Result<()> {
+/// `force`, only when it is an earlier hardway bundle, and only after the new tree is complete: a
+/// failure or a kill leaves the old one in place. Returns the stale temporaries of killed renders
+/// that were removed on the way.
+pub fn write_dir(bundle: &Bundle, path: &Path, opts: &WriteOptions) -> Result<Vec<PathBuf>> {
     let existing = inspect(path)?;
     match existing {
         Existing::File => {
             return Err(err(path, "exists and is a file; choose a directory path (or a name ending in .zip)"))
         }
-        Existing::NonEmptyDir if !force => {
-            return Err(err(path, "exists and is not empty; pass --force to replace it"))
+        Existing::NonEmptyDir if !opts.force => {
+            return Err(err(
+                path,
+                "exists and is not empty; pass --force to replace it (an earlier hardway bundle only)",
+            ))
+        }
+        Existing::NonEmptyDir => {
+            refuse_protected(path, opts)?;
+            if let Some(why) = not_a_bundle(path) {
+                return Err(err(
+                    path,
+                    format!("is not an earlier hardway bundle ({why}); --force replaces only those: choose another output path"),
+                ));
+            }
         }
         _ => {}
     }
     let (parent, name) = split(path)?;
+    let removed = remove_stale_siblings(&parent, &name)?;
     let tmp = temp_sibling(&parent, &name, "new");
     if fs::symlink_metadata(&tmp).is_ok() {
         fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, "cannot remove stale temporary", e))?;
@@ -201,19 +340,30 @@ pub fn write_dir(bundle: &Bundle, path: &Path, force: bool) -> Result<()> {
             io_err(path, "cannot move the new output into place", e)
         })?,
     }
-    Ok(())
+    Ok(removed)
 }
 
-/// Writes the bundle as a zip at `path`, streamed into a temporary sibling and renamed into place.
-pub fn write_zip(bundle: &Bundle, path: &Path, force: bool) -> Result<()> {
+/// Writes the bundle as a zip at `path`, streamed into a temporary sibling and renamed into place. An
+/// existing file is replaced only with `force` and only when it is a hardway zip.
+pub fn write_zip(bundle: &Bundle, path: &Path, opts: &WriteOptions) -> Result<Vec<PathBuf>> {
     match inspect(path)? {
-        Existing::File if !force => return Err(err(path, "exists; pass --force to replace it")),
+        Existing::File if !opts.force => return Err(err(path, "exists; pass --force to replace it")),
+        Existing::File => {
+            refuse_protected(path, opts)?;
+            if !is_bundle_zip(path) {
+                return Err(err(
+                    path,
+                    "is not an earlier hardway zip (no index.json and SHA256SUMS inside); --force replaces only those: choose another output path",
+                ));
+            }
+        }
         Existing::EmptyDir | Existing::NonEmptyDir => {
             return Err(err(path, "is a directory; a .zip output must be a file"))
         }
         _ => {}
     }
     let (parent, name) = split(path)?;
+    let removed = remove_stale_siblings(&parent, &name)?;
     let tmp = temp_sibling(&parent, &name, "new");
     let _ = fs::remove_file(&tmp);
     let written = (|| {
@@ -231,7 +381,8 @@ pub fn write_zip(bundle: &Bundle, path: &Path, force: bool) -> Result<()> {
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);
         io_err(path, "cannot move the new archive into place", e)
-    })
+    })?;
+    Ok(removed)
 }
 
 /// Creates `path` with `bytes` and `mode`, refusing to overwrite anything (used by `init`).

@@ -1,7 +1,7 @@
 //! The topology file: raw serde structs as written by the user, and `validate()` into a typed
 //! `Topology`, collecting every problem with its field path (nothing here touches the file system).
 
-use crate::error::{Error, Problem};
+use crate::error::{quoted, Error, Problem};
 use crate::net::Cidr;
 use crate::versions;
 use serde::Deserialize;
@@ -91,6 +91,13 @@ pub struct RawCluster {
     /// In bootstrap mode: one token per node (default) or one shared by all.
     #[serde(default)]
     pub bootstrap_tokens: BootstrapTokens,
+    /// When bootstrap tokens stop working (RFC 3339 UTC). Default: 24 hours after the leaf
+    /// certificates' notBefore.
+    #[serde(default)]
+    pub bootstrap_tokens_expire: Option<String>,
+    /// A new number gives every bootstrap token a new value (for workers that join later).
+    #[serde(default)]
+    pub bootstrap_token_generation: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -119,13 +126,14 @@ pub enum BootstrapTokens {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawApiServer {
     pub endpoint: String,
+    /// 1-65535, default 6443.
     #[serde(default = "default_port")]
-    pub port: u16,
+    pub port: i64,
     #[serde(default, rename = "extraSANs")]
     pub extra_sans: Vec<String>,
 }
 
-fn default_port() -> u16 {
+fn default_port() -> i64 {
     6443
 }
 
@@ -133,9 +141,11 @@ fn default_port() -> u16 {
 #[serde(deny_unknown_fields)]
 pub struct RawNetwork {
     #[serde(rename = "serviceCIDR")]
-    pub service_cidr: String,
+    #[schemars(with = "String")]
+    pub service_cidr: CidrText,
     #[serde(rename = "podCIDR")]
-    pub pod_cidr: String,
+    #[schemars(with = "String")]
+    pub pod_cidr: CidrText,
     #[serde(rename = "dnsDomain", default = "default_dns_domain")]
     pub dns_domain: String,
     /// Prefix length of each worker's pod range when allocated automatically (default /24, IPv6 /64).
@@ -158,6 +168,48 @@ pub enum PodRoutes {
     /// No host routes: a routing CNI or the cloud's route tables (index.json `routes`) do it. For large
     /// clusters, where a table of every worker in every node's user-data does not fit.
     None,
+}
+
+/// A CIDR as written: one string, or a list (dual-stack, which validation refuses with its own message).
+#[derive(Debug)]
+pub enum CidrText {
+    One(String),
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for CidrText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CidrText, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CidrText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a CIDR block like 10.32.0.0/24")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CidrText, E> {
+                Ok(CidrText::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<CidrText, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = a.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(CidrText::List(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl CidrText {
+    fn parse(&self) -> Result<Cidr, String> {
+        match self {
+            CidrText::One(s) => Cidr::parse(s),
+            CidrText::List(v) if v.len() == 1 => Cidr::parse(&v[0]),
+            CidrText::List(_) => {
+                Err("dual-stack (a list of an IPv4 and an IPv6 range) is not supported yet; give one range".into())
+            }
+        }
+    }
 }
 
 fn default_dns_domain() -> String {
@@ -385,6 +437,8 @@ pub struct Node {
     pub roles: Vec<Role>,
     /// Workers only: given in the topology or allocated from the cluster pod CIDR.
     pub pod_cidr: Option<Cidr>,
+    /// Whether `pod_cidr` was allocated (not given in the topology).
+    pub pod_cidr_allocated: bool,
     pub arch: Arch,
     pub binaries: BinarySource,
     pub kubelet_credentials: KubeletCredentials,
@@ -443,6 +497,10 @@ pub struct Topology {
     pub binaries: Binaries,
     pub user_data_budget: usize,
     pub bootstrap_tokens: BootstrapTokens,
+    /// When every bootstrap token expires.
+    pub bootstrap_tokens_expire: OffsetDateTime,
+    /// Bumped to give every bootstrap token a new value.
+    pub bootstrap_token_generation: u32,
     pub pod_routes: PodRoutes,
     /// The cluster-wide default of `kubeletCredentials`.
     pub kubelet_credentials: KubeletCredentials,
@@ -560,6 +618,22 @@ impl Collector {
     }
 }
 
+/// Why `s` is not a DNS-1123 label (`None` when it is one), quoting it.
+pub fn dns_label_problem(s: &str) -> Option<String> {
+    if is_dns_label(s) {
+        return None;
+    }
+    let q = quoted(s);
+    let lower = s.to_ascii_lowercase();
+    Some(if s.bytes().any(|b| b.is_ascii_uppercase()) && is_dns_label(&lower) {
+        format!("{q} is not a DNS-1123 label: names must be lower-case (did you mean {}?)", quoted(&lower))
+    } else if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        format!("{q} is not a DNS-1123 label: names must be lower-case, with only a-z, 0-9 and '-' (at most 63)")
+    } else {
+        format!("{q} is not a DNS-1123 label (lower-case a-z, 0-9 and '-', starting and ending with a letter or digit, at most 63)")
+    })
+}
+
 /// RFC 1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, at most 63.
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
@@ -572,6 +646,19 @@ pub fn is_dns_label(s: &str) -> bool {
 /// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
 pub fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// Why `s` is neither an IP address nor a DNS name, for an error message.
+fn host_problem(s: &str) -> String {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) && parse_host(&s.to_ascii_lowercase()).is_some() {
+        format!(
+            "{} is not a DNS name: names must be lower-case (did you mean {}?)",
+            quoted(s),
+            quoted(&s.to_ascii_lowercase())
+        )
+    } else {
+        format!("{} is neither an IP address nor a DNS name", quoted(s))
+    }
 }
 
 fn parse_host(s: &str) -> Option<Host> {
@@ -593,21 +680,36 @@ fn parse_version(s: &str) -> Result<Version, String> {
         .collect();
     match nums.as_deref() {
         Some([major, minor, patch]) => Ok(Version { major: *major, minor: *minor, patch: *patch }),
-        _ => Err(format!("{s:?} is not a Kubernetes release version like \"1.36.2\"")),
+        _ => Err(format!("{} is not a Kubernetes release version like \"1.36.2\"", quoted(s))),
     }
 }
 
 fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
     use time::format_description::well_known::Rfc3339;
+    let q = quoted(s);
     let t = OffsetDateTime::parse(s, &Rfc3339)
-        .map_err(|_| format!("{s:?} is not an RFC 3339 timestamp like \"2026-11-01T00:00:00Z\""))?;
+        .map_err(|_| format!("{q} is not an RFC 3339 timestamp like \"2026-11-01T00:00:00Z\""))?;
     if !s.ends_with('Z') || t.offset() != time::UtcOffset::UTC {
-        return Err(format!("{s:?} must be in UTC, ending in \"Z\""));
+        return Err(format!("{q} must be in UTC, ending in \"Z\""));
     }
     if t.nanosecond() != 0 {
-        return Err(format!("{s:?} has fractional seconds; certificates hold whole seconds"));
+        return Err(format!("{q} has fractional seconds; certificates hold whole seconds"));
+    }
+    if t < earliest_time() {
+        return Err(format!("{q} is before 1950-01-01, the earliest time an X.509 certificate can hold"));
+    }
+    if t > latest_time() {
+        return Err(format!("{q} is after 9999-12-31T23:59:59Z, the latest time an X.509 certificate can hold"));
     }
     Ok(t)
+}
+
+/// The earliest and latest instants X.509 (RFC 5280 UTCTime / GeneralizedTime) can hold.
+pub fn earliest_time() -> OffsetDateTime {
+    time::macros::datetime!(1950-01-01 0:00 UTC)
+}
+pub fn latest_time() -> OffsetDateTime {
+    time::macros::datetime!(9999-12-31 23:59:59 UTC)
 }
 
 /// Validates the raw topology, collecting every problem. On success also returns warnings.
@@ -616,8 +718,8 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
 
     // cluster
     let name = raw.cluster.name.clone();
-    if !is_dns_label(&name) {
-        c.err("cluster.name", format!("{name:?} is not a DNS-1123 label (lowercase a-z, 0-9 and '-', at most 63)"));
+    if let Some(p) = dns_label_problem(&name) {
+        c.err("cluster.name", p);
     }
     let version = match parse_version(&raw.cluster.kubernetes_version) {
         Ok(v) if versions::is_supported(v) => Some(v),
@@ -636,26 +738,27 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
     let api = &raw.cluster.api_server;
     let endpoint = parse_host(&api.endpoint);
     if endpoint.is_none() {
-        c.err("cluster.apiServer.endpoint", format!("{:?} is neither an IP address nor a DNS name", api.endpoint));
+        c.err("cluster.apiServer.endpoint", host_problem(&api.endpoint));
     }
-    if api.port == 0 {
-        c.err("cluster.apiServer.port", "must be between 1 and 65535");
-    }
+    let port = match u16::try_from(api.port) {
+        Ok(p) if p > 0 => Some(p),
+        _ => {
+            c.err("cluster.apiServer.port", format!("{} is not a port: a port must be 1-65535", api.port));
+            None
+        }
+    };
     let mut extra_sans = Vec::new();
     for (i, s) in api.extra_sans.iter().enumerate() {
         match parse_host(s) {
             Some(h) => extra_sans.push(h),
-            None => c.err(
-                format!("cluster.apiServer.extraSANs[{i}]"),
-                format!("{s:?} is neither an IP address nor a DNS name"),
-            ),
+            None => c.err(format!("cluster.apiServer.extraSANs[{i}]"), host_problem(s)),
         }
     }
 
     // network
     let net = &raw.cluster.network;
-    let service_cidr = Cidr::parse(&net.service_cidr).map_err(|e| c.err("cluster.network.serviceCIDR", e)).ok();
-    let pod_cidr = Cidr::parse(&net.pod_cidr).map_err(|e| c.err("cluster.network.podCIDR", e)).ok();
+    let service_cidr = net.service_cidr.parse().map_err(|e| c.err("cluster.network.serviceCIDR", e)).ok();
+    let pod_cidr = net.pod_cidr.parse().map_err(|e| c.err("cluster.network.podCIDR", e)).ok();
     if let Some(s) = service_cidr {
         // Address 1 is the kubernetes Service, address 10 the cluster DNS.
         if s.size() < 16 {
@@ -680,18 +783,32 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
         if s.is_ipv6() != p.is_ipv6() {
             c.err(
                 "cluster.network.podCIDR",
-                format!("{p} and serviceCIDR {s} are of different IP families; dual-stack is not supported"),
+                format!("{p} and serviceCIDR {s} are of different IP families; dual-stack is not supported yet"),
             );
         } else if s.overlaps(&p) {
             c.err("cluster.network.podCIDR", format!("{p} overlaps serviceCIDR {s}"));
         }
     }
     if !is_dns_subdomain(&net.dns_domain) {
-        c.err("cluster.network.dnsDomain", format!("{:?} is not a DNS name", net.dns_domain));
+        let d = &net.dns_domain;
+        let lower = d.to_ascii_lowercase();
+        let hint = if d != &lower && is_dns_subdomain(&lower) {
+            format!(": names must be lower-case (did you mean {}?)", quoted(&lower))
+        } else {
+            String::new()
+        };
+        c.err("cluster.network.dnsDomain", format!("{} is not a DNS name{hint}", quoted(d)));
     }
     let mask = match (net.node_cidr_mask_size, pod_cidr) {
-        (Some(m), Some(p)) if m < p.prefix() || m > if p.is_ipv6() { 128 } else { 32 } => {
-            c.err("cluster.network.nodeCIDRMaskSize", format!("/{m} does not fit inside podCIDR {p}"));
+        (Some(m), Some(p)) if m < p.prefix() || m > max_pod_prefix(p) => {
+            c.err(
+                "cluster.network.nodeCIDRMaskSize",
+                format!(
+                    "/{m} does not fit podCIDR {p}: it must lie between /{} and /{} (a node's range needs a gateway and room for pods)",
+                    p.prefix(),
+                    max_pod_prefix(p)
+                ),
+            );
             None
         }
         (Some(m), _) => Some(m),
@@ -706,6 +823,16 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
     {
         if days == 0 || days > MAX_VALIDITY_DAYS {
             c.err(path, format!("{days} days is out of range (1..={MAX_VALIDITY_DAYS})"));
+        } else if let Some(nb) = not_before {
+            if nb.checked_add(time::Duration::days(i64::from(days))).is_none_or(|end| end > latest_time()) {
+                c.err(
+                    path,
+                    format!(
+                        "{days} days from pki.notBefore {} ends after 9999-12-31T23:59:59Z, the latest time an X.509 certificate can hold",
+                        rfc3339(nb)
+                    ),
+                );
+            }
         }
     }
     if pki.cert_validity_days > pki.ca_validity_days {
@@ -717,6 +844,33 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
             ),
         );
     }
+    let bootstrap_tokens_expire = match (&raw.cluster.bootstrap_tokens_expire, not_before) {
+        (Some(s), nb) => match parse_time(s) {
+            Ok(t) if nb.is_some_and(|nb| t <= nb) => {
+                c.err(
+                    "cluster.bootstrapTokensExpire",
+                    format!("{} is not after pki.notBefore: every bootstrap token would be expired", quoted(s)),
+                );
+                None
+            }
+            Ok(t) => Some(t),
+            Err(e) => {
+                c.err("cluster.bootstrapTokensExpire", e);
+                None
+            }
+        },
+        (None, Some(nb)) => {
+            let end = nb.checked_add(time::Duration::hours(BOOTSTRAP_TOKEN_HOURS)).filter(|e| *e <= latest_time());
+            if end.is_none() {
+                c.err(
+                    "pki.notBefore",
+                    "is less than a day before 9999-12-31T23:59:59Z: no room for certificates or tokens",
+                );
+            }
+            end
+        }
+        (None, None) => None,
+    };
 
     // encryption
     let enc = &raw.encryption;
@@ -731,10 +885,10 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
         if !ok {
             c.err(
                 format!("encryption.keys[{i}]"),
-                format!("{k:?} is not a key name (letters, digits, '-', '_', '.', at most 63)"),
+                format!("{} is not a key name (letters, digits, '-', '_', '.', at most 63)", quoted(k)),
             );
         } else if !seen_keys.insert(k.as_str()) {
-            c.err(format!("encryption.keys[{i}]"), format!("duplicate key name {k:?}"));
+            c.err(format!("encryption.keys[{i}]"), format!("duplicate key name {}", quoted(k)));
         }
     }
     if enc.provider == Provider::Aescbc {
@@ -755,7 +909,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 None
             }
             Err(_) => {
-                c.err("cluster.network.clusterDNS", format!("{s:?} is not an IP address"));
+                c.err("cluster.network.clusterDNS", format!("{} is not an IP address", quoted(s)));
                 None
             }
         },
@@ -774,25 +928,42 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
     // nodes
     let nodes = validate_nodes(raw, &mut c, service_cidr, pod_cidr, mask);
 
+    if let (Some(nodes), Some(endpoint), Some(port)) = (&nodes, &endpoint, port) {
+        check_endpoint(&mut c, nodes, endpoint, port, service_cidr, pod_cidr);
+    }
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
-    match (version, endpoint, service_cidr, pod_cidr, not_before, nodes, cluster_dns, binaries) {
+    match (
+        version,
+        endpoint,
+        port,
+        service_cidr,
+        pod_cidr,
+        not_before,
+        nodes,
+        cluster_dns,
+        binaries,
+        bootstrap_tokens_expire,
+    ) {
         (
             Some(version),
             Some(endpoint),
+            Some(port),
             Some(service_cidr),
             Some(pod_cidr),
             Some(not_before),
             Some(nodes),
             Some(cluster_dns),
             Some(binaries),
+            Some(bootstrap_tokens_expire),
         ) => {
             let topology = Topology {
                 name,
                 version,
                 endpoint,
-                port: api.port,
+                port,
                 extra_sans,
                 service_cidr,
                 pod_cidr,
@@ -808,6 +979,8 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 binaries,
                 user_data_budget,
                 bootstrap_tokens: raw.cluster.bootstrap_tokens,
+                bootstrap_tokens_expire,
+                bootstrap_token_generation: raw.cluster.bootstrap_token_generation,
                 pod_routes: net.pod_routes,
                 kubelet_credentials: raw.cluster.kubelet_credentials,
             };
@@ -817,9 +990,6 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                     "distribution packages ship containerd 1.x (Debian 12/13, Ubuntu 24.04); Kubernetes 1.36 and later need containerd 2.x: prefer runtime: tarballs",
                 );
             }
-            if let Some(p) = check_endpoint(&topology) {
-                c.warnings.push(p);
-            }
             Ok(Checked { topology, warnings: c.warnings })
         }
         // Every None above recorded a problem, so this arm is unreachable in practice.
@@ -827,13 +997,76 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
     }
 }
 
-/// Characters allowed in URLs and versions that end up in shell scripts and unit files: no quotes,
-/// spaces, `$`, backquotes or other shell syntax.
-fn is_plain_url(s: &str) -> bool {
-    s.starts_with("https://")
-        && s.len() > "https://".len()
-        && !s.ends_with('/')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/%+@".contains(&b))
+/// Default lifetime of bootstrap tokens from the leaves' notBefore (kubeadm's default token TTL).
+pub const BOOTSTRAP_TOKEN_HOURS: i64 = 24;
+
+/// The longest prefix a node's pod range may have: room for the network, the bridge gateway and pods.
+fn max_pod_prefix(c: Cidr) -> u8 {
+    if c.is_ipv6() {
+        126
+    } else {
+        30
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// What makes a URL in binaries.* unusable, or `None`. Such URLs end up in shell scripts, units,
+/// index.json and user-data: `https://host[:port][/path]` with a DNS name, an IPv4 address or a
+/// bracketed IPv6 literal as host; no credentials, query, fragment, quotes, spaces or shell syntax.
+pub fn url_problem(u: &str) -> Option<String> {
+    let q = quoted(u);
+    let Some(rest) = u.strip_prefix("https://") else {
+        return Some(format!("{q} must be an https:// URL"));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Some(format!(
+            "{q} carries credentials (user@ or user:password@): refused, because the URL is written into install.sh, user-data and index.json, which are meant to be reviewed and committed (even a --redact bundle keeps URLs); use a mirror that needs no credentials"
+        ));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let Some((addr, after)) = v6.split_once(']') else {
+            return Some(format!("{q}: an IPv6 host must be in brackets, like https://[fd00::1]:8443"));
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Some(format!("{q}: {} is not an IPv6 address", quoted(addr)));
+        }
+        match after {
+            "" => (addr, None),
+            p => match p.strip_prefix(':') {
+                Some(p) => (addr, Some(p)),
+                None => return Some(format!("{q}: expected :port after the IPv6 host")),
+            },
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if !authority.starts_with('[') && host.parse::<std::net::Ipv4Addr>().is_err() && !is_dns_subdomain(host) {
+        return Some(format!("{q}: {} is not a DNS name or an IP address (lower-case)", quoted(host)));
+    }
+    if let Some(p) = port {
+        if !p.bytes().all(|b| b.is_ascii_digit()) || !matches!(p.parse::<u16>(), Ok(1..)) {
+            return Some(format!("{q}: port {} is not 1-65535", quoted(p)));
+        }
+    }
+    if path.ends_with('/') {
+        return Some(format!("{q} must not end in a slash"));
+    }
+    if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/%+@".contains(&b)) {
+        return Some(format!(
+            "{q}: the path may hold only letters, digits and -._~:/%+@ (no spaces, quotes, query or shell characters)"
+        ));
+    }
+    None
 }
 
 fn is_plain_version(s: &str) -> bool {
@@ -847,11 +1080,8 @@ fn validate_binaries(raw: &RawBinaries, version: Option<Version>, c: &mut Collec
     let before = c.problems.len();
     let mut url = |field: &str, v: &Option<String>, default: &str| -> String {
         let u = v.clone().unwrap_or_else(|| default.to_string());
-        if !is_plain_url(&u) {
-            c.err(
-                format!("binaries.{field}"),
-                format!("{u:?} must be an https:// URL without a trailing slash, spaces, quotes or shell characters"),
-            );
+        if let Some(p) = url_problem(&u) {
+            c.err(format!("binaries.{field}"), p);
         }
         u
     };
@@ -859,7 +1089,7 @@ fn validate_binaries(raw: &RawBinaries, version: Option<Version>, c: &mut Collec
     let etcd_base_url = url("etcdBaseURL", &raw.etcd_base_url, DEFAULT_ETCD_BASE_URL);
     let runtime_base_url = url("runtimeBaseURL", &raw.runtime_base_url, DEFAULT_RUNTIME_BASE_URL);
     for (k, v) in &raw.sha256 {
-        let path = format!("binaries.sha256.{k:?}");
+        let path = format!("binaries.sha256.{}", quoted(k));
         match k.split_once('/') {
             Some((comp, arch)) if COMPONENTS.contains(&comp) && ["amd64", "arm64"].contains(&arch) => {}
             _ => c.err(
@@ -879,7 +1109,10 @@ fn validate_binaries(raw: &RawBinaries, version: Option<Version>, c: &mut Collec
     let mut pick = |field: &str, v: &Option<String>, default: &str| -> String {
         let s = v.clone().unwrap_or_else(|| default.to_string());
         if !is_plain_version(&s) {
-            c.err(format!("binaries.versions.{field}"), format!("{s:?} is not a release version like \"3.6.4\""));
+            c.err(
+                format!("binaries.versions.{field}"),
+                format!("{} is not a release version like \"3.6.4\"", quoted(&s)),
+            );
         }
         s
     };
@@ -902,23 +1135,130 @@ fn validate_binaries(raw: &RawBinaries, version: Option<Version>, c: &mut Collec
     })
 }
 
-fn check_endpoint(t: &Topology) -> Option<Problem> {
-    let cps: Vec<&Node> = t.nodes_with(Role::ControlPlane).collect();
-    if cps.len() > 1 {
-        if let Host::Ip(ip) = t.endpoint {
-            if let Some(n) = cps.iter().find(|n| n.ips().contains(&ip)) {
-                return Some(Problem::new(
-                    "cluster.apiServer.endpoint",
+/// Ports that components of a node with these roles listen on, besides the API port, by owner.
+pub fn node_ports(roles: &[Role]) -> Vec<(u16, &'static str)> {
+    let mut v = vec![(22, "SSH")];
+    if roles.contains(&Role::ControlPlane) {
+        v.extend([(10257, "kube-controller-manager"), (10259, "kube-scheduler")]);
+    }
+    if roles.contains(&Role::Etcd) {
+        v.extend([(2379, "etcd (clients)"), (2380, "etcd (peers)"), (2381, "etcd (metrics)")]);
+    }
+    if roles.contains(&Role::Worker) {
+        v.extend([
+            (10248, "kubelet (healthz)"),
+            (10249, "kube-proxy (metrics)"),
+            (10250, "kubelet"),
+            (10256, "kube-proxy (healthz)"),
+        ]);
+    }
+    v
+}
+
+/// Whether the address can never be dialled as a unicast endpoint or be a host's own address.
+fn unusable_address(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        _ if ip.is_unspecified() => Some("the unspecified address"),
+        _ if ip.is_multicast() => Some("a multicast address"),
+        IpAddr::V4(a) if a.is_broadcast() => Some("the broadcast address"),
+        IpAddr::V4(a) if a.octets() == [169, 254, 169, 254] => Some("the cloud metadata service's address"),
+        IpAddr::V4(a) if a.is_link_local() => Some("a link-local address (not routed between hosts)"),
+        IpAddr::V6(a) if a.is_unicast_link_local() => Some("a link-local address (not routed between hosts)"),
+        _ => None,
+    }
+}
+
+fn is_loopback_host(h: &Host) -> bool {
+    match h {
+        Host::Ip(ip) => ip.is_loopback(),
+        Host::Dns(d) => d == "localhost" || d.ends_with(".localhost"),
+    }
+}
+
+/// The API endpoint and port against the nodes: what can never work is an error, what only works
+/// for local test clusters a warning.
+fn check_endpoint(
+    c: &mut Collector,
+    nodes: &[Node],
+    endpoint: &Host,
+    port: u16,
+    service_cidr: Option<Cidr>,
+    pod_cidr: Option<Cidr>,
+) {
+    const E: &str = "cluster.apiServer.endpoint";
+    if let Host::Ip(ip) = endpoint {
+        if let Some(what) = unusable_address(*ip) {
+            c.err(E, format!("{ip} is {what}: clients cannot reach an API server there"));
+        }
+        if let Some(sc) = service_cidr.filter(|sc| sc.contains(*ip)) {
+            c.err(
+                E,
+                format!("{ip} lies inside serviceCIDR {sc}: Service addresses only work through kube-proxy on a running node, but kubelets and kube-proxy need the endpoint to start; use the load balancer's or a controlplane's address"),
+            );
+        }
+        if let Some(pc) = pod_cidr.filter(|pc| pc.contains(*ip)) {
+            c.err(E, format!("{ip} lies inside podCIDR {pc}: pod addresses are not API servers"));
+        }
+        if let Some(n) = nodes.iter().find(|n| n.ips().contains(ip)) {
+            if !n.has(Role::ControlPlane) && !n.has(Role::LoadBalancer) {
+                c.err(
+                    E,
+                    format!(
+                        "{ip} is node {}'s address, and it runs no API server (roles: {}); use a loadbalancer or controlplane address",
+                        n.name,
+                        n.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
+        let cps: Vec<&Node> = nodes.iter().filter(|n| n.has(Role::ControlPlane)).collect();
+        if cps.len() > 1 {
+            if let Some(n) = cps.iter().find(|n| n.ips().contains(ip)) {
+                c.warn(
+                    E,
                     format!(
                         "{ip} is controlplane node {}'s own address: with {} controlplanes the endpoint should be a load balancer, or clients lose the API when that node is down",
                         n.name,
                         cps.len()
                     ),
-                ));
+                );
             }
         }
     }
-    None
+    if is_loopback_host(endpoint) {
+        let all_local = nodes.iter().all(|n| n.internal_ip.is_loopback());
+        if nodes.len() > 1 && !all_local {
+            c.err(
+                E,
+                format!(
+                    "{} is a loopback endpoint in a cluster of {} nodes: every other node would dial itself; use a load balancer's or a controlplane's address",
+                    endpoint.as_string(),
+                    nodes.len()
+                ),
+            );
+        } else {
+            c.warn(
+                E,
+                format!(
+                    "{} is a loopback endpoint: only clients on the node itself reach it (local test clusters)",
+                    endpoint.as_string()
+                ),
+            );
+        }
+    }
+    // The API port must not be one that something else on a listening node already uses.
+    for n in nodes.iter().filter(|n| n.has(Role::ControlPlane) || n.has(Role::LoadBalancer)) {
+        if let Some((_, owner)) = node_ports(&n.roles).into_iter().find(|(p, _)| *p == port) {
+            c.err(
+                "cluster.apiServer.port",
+                format!(
+                    "{port} is already used by {owner} on node {}: choose another port (6443 is the usual one)",
+                    n.name
+                ),
+            );
+            break;
+        }
+    }
 }
 
 fn validate_nodes(
@@ -939,18 +1279,18 @@ fn validate_nodes(
     let family_v6 = service_cidr.map(|s| s.is_ipv6());
     for (i, rn) in raw.nodes.iter().enumerate() {
         let p = |f: &str| format!("nodes[{i}].{f}");
-        if !is_dns_label(&rn.name) {
-            c.err(p("name"), format!("{:?} is not a DNS-1123 label (lowercase a-z, 0-9 and '-', at most 63)", rn.name));
+        if let Some(problem) = dns_label_problem(&rn.name) {
+            c.err(p("name"), problem);
         }
         match names.get(&rn.name.to_ascii_lowercase()) {
-            Some(j) => c.err(p("name"), format!("{:?} is already the name of nodes[{j}]", rn.name)),
+            Some(j) => c.err(p("name"), format!("{} is already the name of nodes[{j}]", quoted(&rn.name))),
             None => {
                 names.insert(rn.name.to_ascii_lowercase(), i);
             }
         }
         let mut check_ip = |field: &str, s: &str, c: &mut Collector| -> Option<IpAddr> {
             let Ok(ip) = s.parse::<IpAddr>() else {
-                c.err(p(field), format!("{s:?} is not an IP address"));
+                c.err(p(field), format!("{} is not an IP address", quoted(s)));
                 return None;
             };
             if let Some(prev) = ips.get(&ip) {
@@ -958,14 +1298,16 @@ fn validate_nodes(
             } else {
                 ips.insert(ip, format!("nodes[{i}].{field}"));
             }
-            if ip.is_unspecified() || ip.is_multicast() {
-                c.err(p(field), format!("{ip} cannot be a node address"));
+            if let Some(what) = unusable_address(ip) {
+                c.err(p(field), format!("{ip} is {what}: it cannot be a node address"));
             }
             if let Some(v6) = family_v6 {
                 if ip.is_ipv6() != v6 && field == "internalIP" {
                     c.err(
                         p(field),
-                        format!("{ip} is not of the cluster's IP family (serviceCIDR); dual-stack is not supported"),
+                        format!(
+                            "{ip} is not of the cluster's IP family (serviceCIDR); dual-stack is not supported yet"
+                        ),
                     );
                 }
             }
@@ -991,12 +1333,12 @@ fn validate_nodes(
         for (k, r) in rn.roles.iter().enumerate() {
             match Role::parse(r) {
                 Some(role) if roles.contains(&role) => {
-                    c.err(format!("nodes[{i}].roles[{k}]"), format!("role {r:?} is listed twice"))
+                    c.err(format!("nodes[{i}].roles[{k}]"), format!("role {} is listed twice", quoted(r)))
                 }
                 Some(role) => roles.push(role),
                 None => c.err(
                     format!("nodes[{i}].roles[{k}]"),
-                    format!("unknown role {r:?} (expected controlplane, etcd, worker or loadbalancer)"),
+                    format!("unknown role {} (expected controlplane, etcd, worker or loadbalancer)", quoted(r)),
                 ),
             }
         }
@@ -1022,6 +1364,15 @@ fn validate_nodes(
                             c.err(p("podCIDR"), format!("{nc} is not inside the cluster podCIDR {pc}"));
                         }
                     }
+                    if nc.prefix() > max_pod_prefix(nc) {
+                        c.err(
+                            p("podCIDR"),
+                            format!(
+                                "{nc} has no room for pods: a node's range needs at least a /{}",
+                                max_pod_prefix(nc)
+                            ),
+                        );
+                    }
                     node_pod_cidr = Some(nc);
                 }
                 Err(e) => c.err(p("podCIDR"), e),
@@ -1035,6 +1386,7 @@ fn validate_nodes(
                 external_ip: external_ip.flatten(),
                 roles,
                 pod_cidr: node_pod_cidr,
+                pod_cidr_allocated: false,
                 arch: rn.arch,
                 binaries: rn.binaries.unwrap_or(raw.binaries.source),
                 kubelet_credentials: rn.kubelet_credentials.unwrap_or(raw.cluster.kubelet_credentials),
@@ -1085,24 +1437,53 @@ fn validate_nodes(
     (c.problems.len() == before).then_some(nodes)
 }
 
+/// Slot ranges already taken, as disjoint inclusive intervals `start -> end` (adjacent ones merged).
+#[derive(Default)]
+struct Taken(BTreeMap<u128, u128>);
+
+impl Taken {
+    fn insert(&mut self, mut start: u128, mut end: u128) {
+        // Merge with every interval that overlaps or touches [start, end].
+        if let Some((&s, &e)) = self.0.range(..=start).next_back() {
+            if e.saturating_add(1) >= start {
+                start = s;
+                end = end.max(e);
+            }
+        }
+        let touching: Vec<(u128, u128)> = self.0.range(start..=end.saturating_add(1)).map(|(&s, &e)| (s, e)).collect();
+        for (s, e) in touching {
+            self.0.remove(&s);
+            end = end.max(e);
+        }
+        self.0.insert(start, end);
+    }
+
+    /// The interval holding `slot`, if taken.
+    fn holding(&self, slot: u128) -> Option<(u128, u128)> {
+        self.0.range(..=slot).next_back().filter(|(_, &e)| e >= slot).map(|(&s, &e)| (s, e))
+    }
+
+    fn count(&self) -> u128 {
+        self.0.iter().map(|(s, e)| e - s + 1).fold(0u128, u128::saturating_add)
+    }
+}
+
 /// Gives every worker without a `podCIDR` a block of `/mask` from `cluster`.
 ///
 /// Stable under change: a node's block is picked by hashing its name to a slot and probing forward
-/// past slots already taken by explicit ranges or by auto-allocated nodes listed before it. Adding a
-/// node (at the end of the list) therefore never moves another node's range.
+/// past slots already taken by explicit ranges (whole ranges, however large) or by auto-allocated
+/// nodes listed before it. Adding a node (at the end of the list) therefore never moves another
+/// node's range.
 fn allocate_pod_cidrs(nodes: &mut [Node], cluster: Cidr, mask: u8, c: &mut Collector) {
     let Some(slots) = cluster.subnet_count(mask) else { return };
     let wanted = nodes.iter().filter(|n| n.has(Role::Worker) && n.pod_cidr.is_none()).count() as u128;
-    let mut used: BTreeSet<u128> = BTreeSet::new();
+    let mut taken = Taken::default();
     for t in nodes.iter().filter_map(|n| n.pod_cidr) {
         if let Some((first, last)) = cluster.subnet_span(mask, &t) {
-            // An explicit range larger than 2^20 slots cannot coexist with allocation anyway.
-            for i in first..=last.min(first + (1 << 20)) {
-                used.insert(i);
-            }
+            taken.insert(first, last);
         }
     }
-    let free = slots.saturating_sub(used.len() as u128);
+    let free = slots.saturating_sub(taken.count());
     if wanted > free {
         c.err(
             "cluster.network.podCIDR",
@@ -1115,11 +1496,13 @@ fn allocate_pod_cidrs(nodes: &mut [Node], cluster: Cidr, mask: u8, c: &mut Colle
         let mut start = [0u8; 16];
         start.copy_from_slice(&h[..16]);
         let mut slot = u128::from_be_bytes(start) % slots;
-        while used.contains(&slot) {
-            slot = (slot + 1) % slots;
+        // At least one slot is free (counted above): each step leaves a taken interval behind.
+        while let Some((_, end)) = taken.holding(slot) {
+            slot = if end + 1 >= slots { 0 } else { end + 1 };
         }
-        used.insert(slot);
+        taken.insert(slot, slot);
         n.pod_cidr = cluster.subnet(mask, slot);
+        n.pod_cidr_allocated = true;
     }
 }
 
@@ -1141,6 +1524,255 @@ mod tests {
     fn pods(extra: &str) -> Result<Vec<(String, Option<String>)>, Error> {
         let c = load("t.yaml", format!("{BASE}{extra}").as_bytes())?;
         Ok(c.topology.nodes.iter().map(|n| (n.name.clone(), n.pod_cidr.map(|c| c.to_string()))).collect())
+    }
+
+    fn errors(yaml: &str) -> String {
+        load("t.yaml", yaml.as_bytes()).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    fn warnings(yaml: &str) -> String {
+        let c = load("t.yaml", yaml.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        c.warnings.iter().map(|w| format!("{w}\n")).collect()
+    }
+
+    const WORKER: &str = "  - {name: w, internalIP: 10.0.0.3, roles: [worker]}\n";
+
+    fn with_endpoint(endpoint: &str, nodes: &str) -> String {
+        format!("{BASE}{nodes}").replace("endpoint: 10.0.0.1", &format!("endpoint: \"{endpoint}\""))
+    }
+
+    #[test]
+    fn endpoints_that_can_never_work_are_rejected() {
+        for (endpoint, why) in [
+            ("0.0.0.0", "unspecified"),
+            ("::", "unspecified"),
+            ("224.0.0.1", "multicast"),
+            ("255.255.255.255", "broadcast"),
+            ("169.254.169.254", "metadata"),
+            ("10.32.0.1", "inside serviceCIDR"),
+            ("10.200.1.7", "inside podCIDR"),
+            ("10.0.0.3", "node w's address, and it runs no API server"),
+            ("127.0.0.1", "loopback endpoint in a cluster of 2 nodes"),
+            ("localhost", "loopback endpoint in a cluster of 2 nodes"),
+        ] {
+            let e = errors(&with_endpoint(endpoint, WORKER));
+            assert!(e.contains("cluster.apiServer.endpoint") && e.contains(why), "{endpoint}: {e}");
+        }
+        // Loopback only works for local test clusters: warned about, on one node or all-loopback nodes.
+        assert!(warnings(&with_endpoint("127.0.0.1", "")).contains("loopback endpoint"));
+        let local = with_endpoint("127.0.0.1", "  - {name: w, internalIP: 127.0.20.1, roles: [worker]}\n")
+            .replace("internalIP: 10.0.0.2", "internalIP: 127.0.10.1");
+        assert!(warnings(&local).contains("loopback endpoint"));
+        // A controlplane's own address is fine for one controlplane.
+        assert_eq!(errors(&with_endpoint("10.0.0.2", WORKER)), "");
+    }
+
+    #[test]
+    fn api_ports_are_checked_against_what_runs_beside_the_apiserver() {
+        let with_port = |p: &str| {
+            format!("{BASE}{WORKER}").replace("endpoint: 10.0.0.1}", &format!("endpoint: 10.0.0.1, port: {p}}}"))
+        };
+        for (port, owner) in [
+            ("2379", "etcd (clients)"),
+            ("2380", "etcd (peers)"),
+            ("10257", "kube-controller-manager"),
+            ("10259", "kube-scheduler"),
+            ("22", "SSH"),
+        ] {
+            let e = errors(&with_port(port));
+            assert!(
+                e.contains(&format!("cluster.apiServer.port: {port} is already used by {owner} on node cp")),
+                "{port}: {e}"
+            );
+        }
+        // The kubelet's port collides only where a kubelet runs beside the apiserver.
+        assert_eq!(errors(&with_port("10250")), "");
+        let aio = with_port("10250").replace("roles: [controlplane, etcd]", "roles: [controlplane, etcd, worker]");
+        assert!(errors(&aio).contains("10250 is already used by kubelet"), "{}", errors(&aio));
+        for bad in ["70000", "0", "-1"] {
+            let e = errors(&with_port(bad));
+            assert!(e.contains(&format!("cluster.apiServer.port: {bad} is not a port: a port must be 1-65535")), "{e}");
+        }
+        assert_eq!(errors(&with_port("8443")), "");
+    }
+
+    #[test]
+    fn node_addresses_and_pod_ranges_that_cannot_work_are_rejected() {
+        for (ip, why) in [
+            ("255.255.255.255", "broadcast"),
+            ("169.254.169.254", "metadata"),
+            ("169.254.3.4", "link-local"),
+            ("fe80::1", "link-local"),
+        ] {
+            let e = errors(&format!("{BASE}  - {{name: w, internalIP: \"{ip}\", roles: [worker]}}\n"));
+            assert!(e.contains(&format!("nodes[1].internalIP: {ip} is")) && e.contains(why), "{ip}: {e}");
+        }
+        let mask = |m: u8| {
+            format!("{BASE}{WORKER}")
+                .replace("podCIDR: 10.200.0.0/22}", &format!("podCIDR: 10.200.0.0/22, nodeCIDRMaskSize: {m}}}"))
+        };
+        for m in [31, 32] {
+            assert!(
+                errors(&mask(m))
+                    .contains(&format!("/{m} does not fit podCIDR 10.200.0.0/22: it must lie between /22 and /30")),
+                "{}",
+                errors(&mask(m))
+            );
+        }
+        assert_eq!(errors(&mask(30)), "");
+        let tiny = format!("{BASE}  - {{name: w, internalIP: 10.0.0.3, roles: [worker], podCIDR: 10.200.0.4/31}}\n");
+        assert!(errors(&tiny).contains("10.200.0.4/31 has no room for pods"), "{}", errors(&tiny));
+    }
+
+    #[test]
+    fn download_urls_are_plain_https_without_credentials() {
+        let with = |u: &str| format!("{BASE}binaries: {{baseURL: \"{u}\"}}\n");
+        let e = errors(&with("https://user:pass@mirror.example/k8s"));
+        assert!(e.contains("carries credentials") && e.contains("reviewed and committed"), "{e}");
+        assert!(errors(&with("https://user@mirror.example")).contains("carries credentials"));
+        for ok in [
+            "https://[fd00::1]:8443/k8s",
+            "https://10.1.2.3/r",
+            "https://mirror.example:8080",
+            "https://dl.k8s.io/release",
+        ] {
+            assert_eq!(errors(&with(ok)), "", "{ok}");
+        }
+        for (bad, why) in [
+            ("https://mirror.example:99999/x", "port \"99999\" is not 1-65535"),
+            ("https://mirror.example:0", "is not 1-65535"),
+            ("https://[fd00::1/x", "must be in brackets"),
+            ("https://[nope]:1/x", "is not an IPv6 address"),
+            ("http://mirror.example", "must be an https:// URL"),
+            ("https://bad_host/x", "is not a DNS name"),
+            ("https://m.example/a b", "the path may hold only"),
+            ("https://m.example/x/", "must not end in a slash"),
+        ] {
+            let e = errors(&with(bad));
+            assert!(e.contains("binaries.baseURL") && e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn dates_are_bounded_to_what_certificates_hold() {
+        let with = |nb: &str, days: u32| {
+            BASE.replace(
+                "notBefore: \"2026-11-01T00:00:00Z\"}",
+                &format!("notBefore: \"{nb}\", caValidityDays: {days}}}"),
+            )
+        };
+        let e = errors(&with("9990-06-01T00:00:00Z", 3650));
+        assert!(
+            e.contains(
+                "pki.caValidityDays: 3650 days from pki.notBefore 9990-06-01T00:00:00Z ends after 9999-12-31T23:59:59Z"
+            ),
+            "{e}"
+        );
+        assert!(errors(&with("0000-01-01T00:00:00Z", 3650)).contains("is before 1950-01-01"));
+        assert!(errors(&with("1949-12-31T23:59:59Z", 3650)).contains("is before 1950-01-01"));
+        // The bounds themselves render.
+        for (nb, days) in [("1950-01-01T00:00:00Z", 365), ("9998-12-31T23:59:59Z", 365)] {
+            let c = load("t.yaml", with(nb, days).as_bytes()).unwrap_or_else(|e| panic!("{nb}: {e}"));
+            crate::render(&c.topology, &crate::Secrets::from_seed([1; 32])).unwrap_or_else(|e| panic!("{nb}: {e}"));
+        }
+    }
+
+    #[test]
+    fn messages_name_the_fix_and_quote_at_most_80_characters() {
+        let e = errors(&BASE.replace("name: t\n", "name: Prod\n"));
+        assert!(
+            e.contains(
+                "cluster.name: \"Prod\" is not a DNS-1123 label: names must be lower-case (did you mean \"prod\"?)"
+            ),
+            "{e}"
+        );
+        let e = errors(&BASE.replace("{name: cp,", "{name: CP_1,"));
+        assert!(e.contains("names must be lower-case, with only a-z, 0-9 and '-'"), "{e}");
+        let e = errors(&BASE.replace("endpoint: 10.0.0.1", "endpoint: API.example.com"));
+        assert!(e.contains("names must be lower-case (did you mean \"api.example.com\"?)"), "{e}");
+        for dual in ["serviceCIDR: \"10.32.0.0/24,fd00::/108\"", "serviceCIDR: [10.32.0.0/24, \"fd00::/108\"]"] {
+            let e = errors(&BASE.replace("serviceCIDR: 10.32.0.0/24", dual));
+            assert!(
+                e.contains("cluster.network.serviceCIDR")
+                    && e.contains("dual-stack")
+                    && e.contains("not supported yet"),
+                "{dual}: {e}"
+            );
+            assert!(!e.contains("prefix must be"), "{e}");
+        }
+        let long = "x".repeat(500);
+        let e = errors(&BASE.replace("name: t\n", &format!("name: {long}\n")));
+        assert!(e.contains(&format!("\"{}…\"", "x".repeat(80))) && !e.contains(&"x".repeat(81)), "{e}");
+    }
+
+    /// The reported case: a huge explicit range and many small automatic ones (more slots than the
+    /// old per-slot marking covered).
+    #[test]
+    fn allocation_never_overlaps_a_huge_explicit_range() -> Result<(), Error> {
+        let mut y = BASE
+            .replace("10.0.0.", "192.168.0.")
+            .replace("podCIDR: 10.200.0.0/22}", "podCIDR: 10.0.0.0/8, nodeCIDRMaskSize: 30}")
+            .replace("serviceCIDR: 10.32.0.0/24", "serviceCIDR: 172.16.0.0/24");
+        y.push_str("  - {name: big, internalIP: 192.168.1.1, roles: [worker], podCIDR: 10.0.0.0/9}\n");
+        for i in 0..12 {
+            y.push_str(&format!("  - {{name: w{i}, internalIP: 192.168.2.{}, roles: [worker]}}\n", i + 1));
+        }
+        let c = load("t.yaml", y.as_bytes())?;
+        let big = Cidr::parse("10.0.0.0/9").map_err(|e| Error::internal("t", e))?;
+        for n in c.topology.nodes.iter().filter(|n| n.name.starts_with('w')) {
+            let r = n.pod_cidr.ok_or_else(|| Error::internal("t", "no range"))?;
+            assert!(!r.overlaps(&big), "{} got {r} inside {big}", n.name);
+        }
+        Ok(())
+    }
+
+    mod allocation {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+            /// Whatever the explicit ranges (any size, any place) and automatic workers, no two pod
+            /// ranges overlap, or the topology is rejected for lack of room.
+            #[test]
+            fn pod_ranges_never_overlap(
+                cluster_prefix in 8u8..=20,
+                extra in 0u8..=22,
+                explicit in prop::collection::vec((0u32..64, 0u8..=12), 0..5),
+                autos in 0usize..20,
+            ) {
+                let mask = (cluster_prefix + extra).min(30);
+                let cluster = Cidr::parse(&format!("10.0.0.0/{cluster_prefix}")).unwrap();
+                let mut y = BASE
+                    .replace("10.0.0.", "192.168.0.")
+                    .replace("podCIDR: 10.200.0.0/22}", &format!("podCIDR: 10.0.0.0/{cluster_prefix}, nodeCIDRMaskSize: {mask}}}"))
+                    .replace("serviceCIDR: 10.32.0.0/24", "serviceCIDR: 172.16.0.0/24");
+                let mut placed: Vec<Cidr> = Vec::new();
+                for (i, (slot, grow)) in explicit.iter().enumerate() {
+                    let prefix = (cluster_prefix + grow).min(30);
+                    let Some(r) = cluster.subnet(prefix, u128::from(*slot) % cluster.subnet_count(prefix).unwrap()) else { continue };
+                    if placed.iter().any(|p| p.overlaps(&r)) { continue }
+                    placed.push(r);
+                    y.push_str(&format!("  - {{name: e{i}, internalIP: 192.168.1.{}, roles: [worker], podCIDR: {r}}}\n", i + 1));
+                }
+                for i in 0..autos {
+                    y.push_str(&format!("  - {{name: a{i}, internalIP: 192.168.2.{}, roles: [worker]}}\n", i + 1));
+                }
+                match load("t.yaml", y.as_bytes()) {
+                    Ok(c) => {
+                        let ranges: Vec<Cidr> = c.topology.nodes.iter().filter_map(|n| n.pod_cidr).collect();
+                        prop_assert_eq!(ranges.len(), placed.len() + autos);
+                        for (i, a) in ranges.iter().enumerate() {
+                            prop_assert!(cluster.covers(a), "{} outside {}", a, cluster);
+                            for b in &ranges[i + 1..] {
+                                prop_assert!(!a.overlaps(b), "{} overlaps {}", a, b);
+                            }
+                        }
+                    }
+                    Err(e) => prop_assert!(e.to_string().contains("free /"), "{}", e),
+                }
+            }
+        }
     }
 
     #[test]

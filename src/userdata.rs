@@ -346,21 +346,51 @@ fn render_into(
     }
     push_gzip_trailer(gz, plain);
     let gz = if gz.len() > t.user_data_budget { gzip(plain, LEVEL_BEST)? } else { gz.to_vec() };
-    if gz.len() > t.user_data_budget {
-        let mut sizes: Vec<(usize, &str)> =
-            files.iter().filter_map(|f| bundle.get(&f.source).map(|e| (e.bytes.len(), f.path.as_str()))).collect();
-        sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-        let largest: Vec<String> = sizes.iter().take(5).map(|(s, p)| format!("{p} ({s} bytes)")).collect();
-        return Err(Error::Limit(format!(
-            "user-data for node {} is {} bytes even gzipped ({} bytes plain), over the budget of {} bytes (userData.budgetBytes); largest files: {}",
-            n.name,
-            gz.len(),
-            plain.len(),
-            t.user_data_budget,
-            largest.join(", ")
-        )));
-    }
     Ok(UserData { plain: plain.to_vec(), gzip: gz })
+}
+
+/// The error for every node whose gzip user-data is over `userData.budgetBytes`, with the node's
+/// largest files and the ways out; `None` when every node fits. `sizes[i]` is node `i`'s (plain, gzip).
+pub fn over_budget(
+    t: &Topology,
+    node_files: &[Vec<Placed>],
+    bundle: &Bundle,
+    sizes: &[(usize, usize)],
+) -> Option<Error> {
+    let mut lines = Vec::new();
+    for ((n, files), (plain, gz)) in t.nodes.iter().zip(node_files).zip(sizes) {
+        if *gz <= t.user_data_budget {
+            continue;
+        }
+        let mut by_size: Vec<(usize, &str)> =
+            files.iter().filter_map(|f| bundle.get(&f.source).map(|e| (e.bytes.len(), f.path.as_str()))).collect();
+        by_size.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let largest: Vec<String> = by_size.iter().take(3).map(|(s, p)| format!("{p} ({s} bytes)")).collect();
+        lines.push(format!(
+            "  - {}: {gz} bytes gzipped ({plain} plain); largest files: {}",
+            n.name,
+            largest.join(", ")
+        ));
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let mut ways = Vec::new();
+    if t.key_algorithm != crate::topology::KeyAlgorithm::EcdsaP256 {
+        ways.push("pki.keyAlgorithm: ecdsa-p256 (RSA keys and certificates are several times larger)".to_string());
+    }
+    ways.push("a larger userData.budgetBytes where the cloud allows it (EC2 16384, Azure 65535, GCP 262144)".into());
+    if t.pod_routes == crate::topology::PodRoutes::Static {
+        ways.push("network.podRoutes: none for large clusters (the route table is in every node's user-data)".into());
+    }
+    Some(Error::Limit(format!(
+        "user-data of {} node{} is over the budget of {} bytes (userData.budgetBytes) even gzipped:\n{}\nways out: {}",
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" },
+        t.user_data_budget,
+        lines.join("\n"),
+        ways.join("; ")
+    )))
 }
 
 #[cfg(test)]

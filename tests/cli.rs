@@ -146,33 +146,80 @@ fn existing_output_is_refused_then_replaced_atomically() {
     assert!(text(&o.stderr).contains("--force"), "{}", text(&o.stderr));
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
 
-    // A failing render with --force leaves the old output untouched.
-    let bad = repo().join("golden/err-semantic/topology.yaml");
-    let mut bad_args = args.clone();
-    bad_args[1] = bad.to_str().unwrap();
-    bad_args.push("--force");
-    assert_eq!(hardway(&bad_args).status.code(), Some(1));
-    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
-
+    // --force never replaces a directory that is not an earlier hardway bundle.
     let mut force = args.clone();
     force.push("--force");
     let o = hardway(&force);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("is not an earlier hardway bundle") && err.contains("keep.txt"), "{err}");
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+    std::fs::remove_dir_all(&out).unwrap();
+
+    assert!(hardway(&args).status.success());
+    // A failing render with --force leaves the old output untouched.
+    let before = snapshot(&out);
+    let bad = repo().join("golden/err-semantic/topology.yaml");
+    let mut bad_args = force.clone();
+    bad_args[1] = bad.to_str().unwrap();
+    assert_eq!(hardway(&bad_args).status.code(), Some(1));
+    assert_eq!(snapshot(&out), before);
+
+    // An earlier bundle is replaced.
+    let o = hardway(&force);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(!out.join("keep.txt").exists());
-    assert!(out.join("index.json").is_file());
+    assert_eq!(snapshot(&out), before);
     // No temporary siblings are left behind.
     let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 1, "{left:?}");
 
-    // A symlink inside an existing output is not followed when the output is replaced.
+    // A bundle with anything added (a file, a symlink) is not a bundle any more; the link's target
+    // stays untouched.
+    std::fs::write(out.join("pki/notes.txt"), "mine").unwrap();
+    let o = hardway(&force);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("pki/notes.txt is not part of it"), "{}", text(&o.stderr));
+    std::fs::remove_file(out.join("pki/notes.txt")).unwrap();
     let outside = t.join("outside");
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("precious"), "keep").unwrap();
     std::os::unix::fs::symlink(&outside, out.join("pki/link")).unwrap();
-    assert!(hardway(&force).status.success());
+    assert_eq!(hardway(&force).status.code(), Some(1));
     assert_eq!(std::fs::read_to_string(outside.join("precious")).unwrap(), "keep");
-    assert!(!out.join("pki/link").exists());
+    std::fs::remove_file(out.join("pki/link")).unwrap();
     std::fs::remove_dir_all(&outside).unwrap();
+
+    // Never the current directory, the home directory, or one holding an input file, even a bundle.
+    let o = run(Command::new(bin()).args(demo_args(Path::new("."))).arg("--force").current_dir(&out));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("is the current directory; --force never replaces it"), "{}", text(&o.stderr));
+    let o = run(Command::new(bin()).args(&force).env("HOME", &out));
+    assert!(text(&o.stderr).contains("is your home directory"), "{}", text(&o.stderr));
+    let o = run(Command::new(bin()).args(&force).env("HOME", out.join("pki")));
+    assert!(text(&o.stderr).contains("holds your home directory"), "{}", text(&o.stderr));
+    let topo = out.join("cluster.yaml");
+    std::fs::copy(repo().join("examples/cluster.yaml"), &topo).unwrap();
+    let mut inside = force.clone();
+    inside[1] = topo.to_str().unwrap();
+    let o = hardway(&inside);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("holds the input file"), "{}", text(&o.stderr));
+    std::fs::remove_file(&topo).unwrap();
+    assert_eq!(snapshot(&out), before);
+
+    // Zips: only an earlier hardway zip is replaced.
+    let zip = t.join("b.zip");
+    std::fs::write(&zip, "not a zip").unwrap();
+    let zargs = demo_args(&zip);
+    let mut zforce: Vec<&str> = zargs.iter().map(String::as_str).collect();
+    zforce.push("--force");
+    let o = hardway(&zforce);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("is not an earlier hardway zip"), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read(&zip).unwrap(), b"not a zip");
+    std::fs::remove_file(&zip).unwrap();
+    assert!(hardway(&zforce).status.success());
+    assert!(hardway(&zforce).status.success());
 
     // A symlink at the output path is never written through.
     let target = t.join("elsewhere");
@@ -186,6 +233,33 @@ fn existing_output_is_refused_then_replaced_atomically() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("symbolic link"), "{}", text(&o.stderr));
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+}
+
+/// Temporaries a killed render left beside the output are removed by the next render of that path
+/// when their process is gone; a live process's are kept.
+#[test]
+fn stale_temporaries_of_killed_renders_are_removed() {
+    let t = TempDir::new("stale");
+    let out = t.join("bundle");
+    // PID 4194304 is above Linux's largest pid_max: never a running process.
+    let dead_old = t.join(".bundle.hardway-old-4194304");
+    let dead_new = t.join(".bundle.hardway-new-4194304");
+    let live = t.join(".bundle.hardway-new-1");
+    let other = t.join(".other.hardway-new-4194304");
+    for d in [&dead_old, &dead_new, &live, &other] {
+        std::fs::create_dir_all(d.join("pki")).unwrap();
+        std::fs::write(d.join("pki/ca.key"), "key").unwrap();
+    }
+    let o = hardway(&demo_args(&out).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!dead_old.exists() && !dead_new.exists(), "stale temporaries left");
+    assert!(live.exists(), "a live process's temporary was removed");
+    assert!(other.exists(), "another output's temporary was removed");
+    assert!(
+        text(&o.stderr).contains(".bundle.hardway-old-4194304, left by a render that was killed"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]

@@ -272,32 +272,71 @@ fn routes_script_installs_the_other_workers_ranges() {
     assert!(!out.contains("10.200.1.0/24 via"), "worker-1 routed its own range: {out}");
 }
 
+/// `manifests/apply.sh` against a stand-in kubectl that behaves like a fresh cluster's RBAC and
+/// records which identity (client certificate subject) applied each manifest.
 #[test]
-fn apply_script_applies_the_manifests_in_index_order() {
+fn apply_script_bootstraps_the_admin_binding_as_super_admin_then_applies_as_admin() {
+    if tool("openssl").is_none() {
+        return;
+    }
     let b = golden("bootstrap");
     let t = TempDir::new("apply");
     write_bundle(&b, t.path());
-    // A stand-in kubectl on PATH that records its arguments.
     let bin = t.join("fakebin");
     std::fs::create_dir(&bin).unwrap();
-    let log = t.join("calls");
-    std::fs::write(bin.join("kubectl"), format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display())).unwrap();
+    std::fs::copy(repo().join("tests/support/kubectl_standin.sh"), bin.join("kubectl")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin.join("kubectl"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let o = run(Command::new("sh").arg(t.join("manifests/apply.sh")).env("PATH", path));
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let calls = std::fs::read_to_string(&log).unwrap();
-    let applied: Vec<String> = calls
-        .lines()
-        .map(|l| {
-            assert!(l.contains("kubeconfigs/admin.kubeconfig apply -f"), "{l}");
-            l.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/")
-        })
+    let log = t.join("calls");
+    let apply = |args: &[&str]| {
+        run(Command::new("sh")
+            .arg(t.join("manifests/apply.sh"))
+            .args(args)
+            .current_dir(t.path())
+            .env("PATH", &path)
+            .env("STANDIN_LOG", &log))
+    };
+    let applied = || -> Vec<(String, String)> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let (m, s) = l.split_once(' ').unwrap();
+                (m.to_string(), s.to_string())
+            })
+            .collect()
+    };
+    let want: Vec<String> = index(&b)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().trim_start_matches("manifests/").to_string())
         .collect();
-    let want: Vec<String> =
-        index(&b)["manifests"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
-    assert_eq!(applied, want);
+    assert_eq!(want[0], "00-admin-clusterrolebinding.yaml");
+
+    // Fresh cluster, admin alone: refused at the first manifest, with the way out.
+    let o = apply(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("--bootstrap break-glass/super-admin.kubeconfig"), "{}", text(&o.stderr));
+    assert!(applied().is_empty());
+
+    // The documented first apply: the binding as super-admin, everything else as admin.
+    let o = apply(&["--bootstrap", "break-glass/super-admin.kubeconfig"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let admin = "CN=kubernetes-admin,O=kubeadm:cluster-admins";
+    let mut expected: Vec<(String, String)> =
+        vec![(want[0].clone(), "CN=kubernetes-super-admin,O=system:masters".into())];
+    expected.extend(want[1..].iter().map(|m| (m.clone(), admin.to_string())));
+    assert_eq!(applied(), expected);
+
+    // Later runs need no super-admin.
+    std::fs::remove_file(&log).unwrap();
+    let o = apply(&[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(applied(), want.iter().map(|m| (m.clone(), admin.to_string())).collect::<Vec<_>>());
+    assert_eq!(apply(&["--bootstrap", "nope.kubeconfig"]).status.code(), Some(2));
+    assert_eq!(apply(&["--frobnicate"]).status.code(), Some(2));
 }
 
 #[test]

@@ -63,7 +63,7 @@ pub fn demo_yaml() -> String {
 
 /// Writes every file of the bundle under `dir` (test helper; the product uses `hardway::output`).
 pub fn write_bundle(b: &Bundle, dir: &Path) {
-    hardway::output::write_dir(b, dir, true).unwrap();
+    hardway::output::write_dir(b, dir, &hardway::output::WriteOptions::force()).unwrap();
 }
 
 /// Looks a real program up. When it is missing, the test is skipped with a message, unless

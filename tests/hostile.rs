@@ -242,6 +242,29 @@ fn fuzz_corpus_replays_without_panic() {
     assert!(n >= 10, "fuzz corpus too small: {n}");
 }
 
+/// Dates and validities at and around the bounds (years 1950 and 9999, validities 0 and the maximum,
+/// impossible days): rejected or rendered, never a panic. Every byte pattern the dates fuzz target
+/// uses to pick an edge is walked.
+#[test]
+fn dates_near_the_bounds_never_panic() {
+    let mut n = 0;
+    for kind in 0..4u8 {
+        for offset in (0..40u8).step_by(3) {
+            for (ca_kind, cert_kind) in [(0u8, 0u8), (1, 1), (2, 2), (1, 0), (0, 1), (3, 3)] {
+                for expire in 0..3u8 {
+                    let bytes = [
+                        kind, offset, 7, ca_kind, offset, 9, cert_kind, offset, 3, expire, offset, 5, offset, offset,
+                        23,
+                    ];
+                    hardway::fuzz_dates(&bytes);
+                    n += 1;
+                }
+            }
+        }
+    }
+    assert!(n > 1000, "{n}");
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

@@ -58,7 +58,8 @@ fn redacted_bundle_holds_no_secret_and_differs_only_where_secrets_were() {
         let t = golden_topology(case);
         let seed = Secrets::parse(&std::fs::read(repo().join("golden").join(case).join("seed")).unwrap()).unwrap();
         let normal = hardway::render(&t, &seed).unwrap();
-        let redacted = hardway::render_with(&t, &seed, hardway::Options { redact: true }).unwrap();
+        let redacted =
+            hardway::render_with(&t, &seed, hardway::Options { redact: true, ..Default::default() }).unwrap();
         let secrets = secrets_of(&normal);
         assert!(secrets.len() > 40, "{case}: too few secrets found to make this test meaningful: {}", secrets.len());
         let paths: Vec<&String> = normal.iter().map(|(p, _)| p).collect();
@@ -103,10 +104,18 @@ fn redacted_bundle_holds_no_secret_and_differs_only_where_secrets_were() {
             }
         }
         // A rotation shows: another seed gives other fingerprints.
-        let other = hardway::render_with(&t, &Secrets::from_seed([1; 32]), hardway::Options { redact: true }).unwrap();
+        let other = hardway::render_with(
+            &t,
+            &Secrets::from_seed([1; 32]),
+            hardway::Options { redact: true, ..Default::default() },
+        )
+        .unwrap();
         assert_ne!(other.get("pki/admin.key"), redacted.get("pki/admin.key"));
         // The redacted bundle is itself deterministic.
-        assert_eq!(redacted, hardway::render_with(&t, &seed, hardway::Options { redact: true }).unwrap());
+        assert_eq!(
+            redacted,
+            hardway::render_with(&t, &seed, hardway::Options { redact: true, ..Default::default() }).unwrap()
+        );
     }
 }
 

@@ -1,6 +1,6 @@
 //! Issues every certificate of the table for a topology: profile + topology + seed -> signed PEM.
 
-use super::keys::{pem_encode, Key};
+use super::keys::{pem_encode, Key, KeyMode};
 use super::profiles::{self, CertProfile, Issuer as IssuerRule, SanRule, Scope, Subject, Usage, PROFILES};
 use crate::error::{Error, Result};
 use crate::secrets::Secrets;
@@ -138,7 +138,7 @@ pub fn sans(t: &Topology, rule: SanRule, node: Option<&Node>) -> Vec<San> {
                     push_unique(&mut v, San::Ip(ip));
                 }
             }
-            localhost(&mut v, false);
+            localhost(&mut v, t.service_cidr.is_ipv6());
         }
         SanRule::EtcdMember | SanRule::Kubelet => {
             if let Some(n) = node {
@@ -253,22 +253,55 @@ fn params(
     }
     // Serial: from the seed and everything the certificate says, so a changed certificate gets a
     // new serial and an unchanged one keeps its own.
-    let fingerprint = format!(
-        "{}|{}|{:?}|{:?}|{}|{}|{:?}|{}",
-        plan.id(),
-        plan.cn,
-        p.org,
-        plan.sans,
-        plan.not_before.unix_timestamp(),
-        plan.not_after.unix_timestamp(),
-        p.usages,
-        hex(&key.key_id())
-    );
+    let fingerprint = serial_input(plan, &key.key_id());
     let mut serial = [0u8; 16];
     secrets.derive_into(&format!("serial/{}", hex(&Sha256::digest(fingerprint.as_bytes()))), &mut serial);
     serial[0] = (serial[0] & 0x7f) | 0x40; // positive, always 16 bytes long
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     Ok((params, ku_names, ekus))
+}
+
+/// The text a certificate's serial is derived from (hashed, then HKDF with the seed), encoding v1:
+///
+/// `ID|CN|ORG|SANS|NOT_BEFORE|NOT_AFTER|USAGES|KEY_ID`, where ID is `profile` or `profile/node`; ORG is
+/// `None` or `Some("org")`; SANS is `[` + the SANs joined by `, ` + `]`, each `Dns("name")`,
+/// `Ip(address)` (IPv6 in its canonical text); the times are Unix seconds; USAGES is `[` + `ServerAuth` /
+/// `ClientAuth` joined by `, ` + `]`; KEY_ID is the subject key identifier in lower-case hex. Strings
+/// are quoted and escaped as Rust's `str` Debug does (names here never need escaping). The format
+/// began as Rust's derived Debug output of these values; it is written out so that renaming a type
+/// or variant can never change a serial. Changing it changes every serial: bump the version.
+fn serial_input(plan: &Plan<'_>, key_id: &[u8]) -> String {
+    let org = match plan.profile.org {
+        Some(o) => format!("Some({o:?})"),
+        None => "None".into(),
+    };
+    let sans: Vec<String> = plan
+        .sans
+        .iter()
+        .map(|s| match s {
+            San::Dns(d) => format!("Dns({:?})", d.as_str()),
+            San::Ip(ip) => format!("Ip({ip})"),
+        })
+        .collect();
+    let usages: Vec<&str> = plan
+        .profile
+        .usages
+        .iter()
+        .map(|u| match u {
+            Usage::ServerAuth => "ServerAuth",
+            Usage::ClientAuth => "ClientAuth",
+        })
+        .collect();
+    format!(
+        "{}|{}|{org}|[{}]|{}|{}|[{}]|{}",
+        plan.id(),
+        plan.cn,
+        sans.join(", "),
+        plan.not_before.unix_timestamp(),
+        plan.not_after.unix_timestamp(),
+        usages.join(", "),
+        hex(key_id)
+    )
 }
 
 fn subject_string(p: &CertProfile, cn: &str) -> String {
@@ -315,20 +348,20 @@ fn key_purpose(plan: &Plan<'_>) -> String {
 }
 
 /// Issues every certificate for the topology, plus the service-account key pair.
-pub fn issue_all(t: &Topology, secrets: &Secrets, redact: bool) -> Result<Pki> {
+pub fn issue_all(t: &Topology, secrets: &Secrets, redact: bool, mode: KeyMode) -> Result<Pki> {
     let all = plans(t);
     let (cas, leaves): (Vec<Plan<'_>>, Vec<Plan<'_>>) = all.into_iter().partition(|p| p.profile.is_ca());
     let mut certs = Vec::with_capacity(cas.len() + leaves.len());
     let mut issuers: BTreeMap<&'static str, Issuer<'static, Key>> = BTreeMap::new();
     for plan in &cas {
-        let key = Key::derive(secrets, t.key_algorithm, &key_purpose(plan))?;
+        let key = Key::make(secrets, t.key_algorithm, &key_purpose(plan), mode)?;
         let (params, kus, ekus) = params(plan, &key, secrets)?;
         let cert = params.self_signed(&key).map_err(|e| Error::internal(plan.id(), e))?;
         certs.push(finish(plan, cert.der().to_vec(), &key, kus, ekus, redact)?);
         issuers.insert(plan.profile.name, Issuer::new(params, key));
     }
     let issued = crate::par::map(&leaves, crate::par::threads(), |plan| -> Result<Issued> {
-        let key = Key::derive(secrets, t.key_algorithm, &key_purpose(plan))?;
+        let key = Key::make(secrets, t.key_algorithm, &key_purpose(plan), mode)?;
         let (params, kus, ekus) = params(plan, &key, secrets)?;
         let IssuerRule::Ca(ca) = plan.profile.issuer else {
             return Err(Error::internal(plan.id(), "leaf without issuer"));
@@ -341,7 +374,7 @@ pub fn issue_all(t: &Topology, secrets: &Secrets, redact: bool) -> Result<Pki> {
         certs.push(c?);
     }
     let index = certs.iter().enumerate().map(|(i, c)| ((c.profile.name.to_string(), c.node.clone()), i)).collect();
-    let sa = Key::derive(secrets, t.key_algorithm, "service-account")?;
+    let sa = Key::make(secrets, t.key_algorithm, "service-account", mode)?;
     let sa_private_pem = if redact {
         format!("{}\n", crate::redact::placeholder("private key pki/service-account.key", &sa.pkcs8_der()?))
     } else {
@@ -369,4 +402,33 @@ pub fn inventory(t: &Topology) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The serial input is spelled out, not derived from type names: this exact text for this plan.
+    #[test]
+    fn serial_input_has_a_fixed_documented_encoding() {
+        let p = profiles::find("etcd-server").unwrap();
+        let plan = Plan {
+            profile: p,
+            node: None,
+            cn: "m0".into(),
+            sans: vec![
+                San::Dns("m0".into()),
+                San::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
+                San::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            ],
+            not_before: OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
+            not_after: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+        };
+        assert_eq!(
+            serial_input(&plan, &[0xab, 0x01]),
+            "etcd-server|m0|None|[Dns(\"m0\"), Ip(10.0.0.1), Ip(::1)]|1790000000|1800000000|[ServerAuth, ClientAuth]|ab01"
+        );
+        let admin = Plan { profile: profiles::find("admin").unwrap(), sans: vec![], ..plan };
+        assert!(serial_input(&admin, &[]).starts_with("admin|m0|Some(\"kubeadm:cluster-admins\")|[]|"));
+    }
 }

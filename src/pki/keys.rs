@@ -19,13 +19,50 @@ pub struct Key {
 enum Inner {
     Ec(p256::NonZeroScalar),
     Rsa(Box<rsa::RsaPrivateKey>),
+    /// An RSA stand-in for size estimates: random-looking bytes of an RSA key's sizes (see `stand_in`).
+    RsaStandIn {
+        bits: usize,
+        label: String,
+    },
+}
+
+/// Where keys come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyMode {
+    /// Derived from the seed: the real keys.
+    #[default]
+    Derived,
+    /// For predicting sizes without the secret or the cost of RSA key generation: P-256 keys as
+    /// usual (cheap), RSA keys replaced by stand-ins whose public key, private key and signatures
+    /// have the real sizes and random-looking bytes. A bundle made with them is not usable.
+    StandIn,
+}
+
+/// Pseudo-random bytes for a stand-in (not secret: stand-ins are only ever measured).
+fn filler(label: &str, n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n + 32);
+    let mut counter = 0u32;
+    while out.len() < n {
+        out.extend_from_slice(&Sha256::digest(format!("hardway stand-in/{label}/{counter}").as_bytes()));
+        counter += 1;
+    }
+    out.truncate(n);
+    out
 }
 
 impl Key {
     /// Derives the key for `purpose` (a label unique to the key's role). Same seed, algorithm and
     /// purpose give the same key on every machine.
     pub fn derive(secrets: &Secrets, alg: KeyAlgorithm, purpose: &str) -> Result<Key> {
+        Key::make(secrets, alg, purpose, KeyMode::Derived)
+    }
+
+    /// A key for `purpose` as `mode` says.
+    pub fn make(secrets: &Secrets, alg: KeyAlgorithm, purpose: &str, mode: KeyMode) -> Result<Key> {
         let label = format!("key/{}/{purpose}", alg.as_str());
+        if mode == KeyMode::StandIn && alg != KeyAlgorithm::EcdsaP256 {
+            return Key::rsa_stand_in(alg, &label);
+        }
         match alg {
             KeyAlgorithm::EcdsaP256 => {
                 // Rejection sampling: a scalar must be in 1..n; a miss (probability ~2^-32) takes the next counter.
@@ -39,11 +76,7 @@ impl Key {
                 Err(Error::internal(purpose, "no valid P-256 scalar in 64 tries"))
             }
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                let bits = match alg {
-                    KeyAlgorithm::Rsa2048 => 2048,
-                    KeyAlgorithm::Rsa3072 => 3072,
-                    _ => 4096,
-                };
+                let bits = rsa_bits(alg);
                 // Reproducible only with the exact rsa and rand_chacha versions pinned in Cargo.toml.
                 let mut rng = rand_chacha::ChaCha20Rng::from_seed(secrets.derive(&label));
                 let key = rsa::RsaPrivateKey::new(&mut rng, bits).map_err(|e| Error::internal(purpose, e))?;
@@ -55,12 +88,28 @@ impl Key {
         }
     }
 
+    fn rsa_stand_in(alg: KeyAlgorithm, label: &str) -> Result<Key> {
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        let bits = rsa_bits(alg);
+        let mut n = filler(&format!("{label}/n"), bits / 8);
+        n[0] |= 0x80;
+        if let Some(last) = n.last_mut() {
+            *last |= 1;
+        }
+        let public = rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(&n), rsa::BigUint::from(65_537u32))
+            .and_then(|k| k.to_pkcs1_der().map_err(rsa::Error::from))
+            .map_err(|e| Error::internal(label, e))?
+            .as_bytes()
+            .to_vec();
+        Ok(Key { alg, inner: Inner::RsaStandIn { bits, label: label.to_string() }, public })
+    }
+
     pub fn algorithm_name(&self) -> &'static str {
         self.alg.as_str()
     }
 
     pub fn is_rsa(&self) -> bool {
-        matches!(self.inner, Inner::Rsa(_))
+        matches!(self.inner, Inner::Rsa(_) | Inner::RsaStandIn { .. })
     }
 
     /// PKCS#8 DER of the private key.
@@ -71,6 +120,10 @@ impl Key {
             Inner::Rsa(k) => rsa::pkcs8::EncodePrivateKey::to_pkcs8_der(k.as_ref())
                 .map(|d| d.as_bytes().to_vec())
                 .map_err(|e| err(&e)),
+            // PKCS#8 of an RSA key: ~61 bytes of framing and e around n, d and five half-size integers.
+            Inner::RsaStandIn { bits, label } => {
+                Ok(filler(&format!("{label}/d"), 61 + 2 * (bits / 8) + 5 * (bits / 16 + 1)))
+            }
         }
     }
 
@@ -97,7 +150,7 @@ impl PublicKeyData for Key {
     fn algorithm(&self) -> &'static SignatureAlgorithm {
         match self.inner {
             Inner::Ec(_) => &rcgen::PKCS_ECDSA_P256_SHA256,
-            Inner::Rsa(_) => &rcgen::PKCS_RSA_SHA256,
+            Inner::Rsa(_) | Inner::RsaStandIn { .. } => &rcgen::PKCS_RSA_SHA256,
         }
     }
 }
@@ -112,6 +165,9 @@ impl SigningKey for Key {
                 let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(k.as_ref().clone());
                 let sig = signer.try_sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)?;
                 Ok(sig.to_vec())
+            }
+            Inner::RsaStandIn { bits, label } => {
+                Ok(filler(&format!("{label}/sig/{}", hex_of(&Sha256::digest(msg))), bits / 8))
             }
         }
     }
@@ -140,6 +196,18 @@ fn ec_pkcs8_der(scalar: &[u8], public: &[u8]) -> std::result::Result<Vec<u8>, St
     der.extend_from_slice(&PUBLIC);
     der.extend_from_slice(public);
     Ok(der)
+}
+
+fn rsa_bits(alg: KeyAlgorithm) -> usize {
+    match alg {
+        KeyAlgorithm::Rsa2048 => 2048,
+        KeyAlgorithm::Rsa3072 => 3072,
+        _ => 4096,
+    }
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// PEM with LF line endings on every platform.
@@ -180,6 +248,23 @@ mod tests {
             let back: p256::ecdsa::SigningKey = p256::pkcs8::DecodePrivateKey::from_pkcs8_der(&k.pkcs8_der()?).unwrap();
             assert_eq!(back, sk);
         }
+        Ok(())
+    }
+
+    /// RSA stand-ins have the real sizes: public key exactly, private key and signature within a few bytes.
+    #[test]
+    fn rsa_stand_ins_have_the_sizes_of_real_keys() -> Result<()> {
+        let s = Secrets::from_seed([3u8; 32]);
+        let real = Key::derive(&s, KeyAlgorithm::Rsa2048, "x")?;
+        let fake = Key::make(&s, KeyAlgorithm::Rsa2048, "x", KeyMode::StandIn)?;
+        assert_eq!(real.public.len(), fake.public.len());
+        let (r, f) = (real.pkcs8_der()?.len() as i64, fake.pkcs8_der()?.len() as i64);
+        assert!((r - f).abs() <= 8, "{r} vs {f}");
+        assert_eq!(real.sign(b"m").ok().map(|v| v.len()), fake.sign(b"m").ok().map(|v| v.len()));
+        assert!(fake.is_rsa());
+        // P-256 keys are the real ones either way.
+        let e1 = Key::make(&s, KeyAlgorithm::EcdsaP256, "x", KeyMode::StandIn)?;
+        assert_eq!(e1.pkcs8_der()?, Key::derive(&s, KeyAlgorithm::EcdsaP256, "x")?.pkcs8_der()?);
         Ok(())
     }
 

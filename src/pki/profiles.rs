@@ -36,7 +36,7 @@ impl Usage {
 pub enum SanRule {
     None,
     /// First service IP, kubernetes.default.svc.<domain> names, the endpoint, extra SANs, every
-    /// controlplane address, 127.0.0.1 and localhost.
+    /// controlplane address, 127.0.0.1 and localhost (and ::1 in IPv6 clusters).
     ApiServer,
     /// Member name and addresses plus localhost, 127.0.0.1 and ::1 (as kubeadm does).
     EtcdMember,
