@@ -1,7 +1,8 @@
-//! `Bundle`: the rendered output as a sorted map of relative path -> bytes + mode, its checksum file
-//! and its zip encoding (bytes in, bytes out; no I/O).
+//! `Bundle`: the rendered output as a sorted map of relative path -> bytes + mode, and its checksum
+//! listing (no I/O: `io` writes and reads bundles).
 
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -32,10 +33,7 @@ impl Bundle {
         if !is_safe_relative(&path) {
             return Err(Error::internal("bundle", format!("unsafe path {path:?}")));
         }
-        let mut bytes = bytes.into();
-        // Text grown by doubling may hold twice its length: give the slack back (an in-place shrink).
-        bytes.shrink_to_fit();
-        let entry = Entry { bytes, mode };
+        let entry = Entry { bytes: bytes.into(), mode };
         if self.files.insert(path.clone(), entry).is_some() {
             return Err(Error::internal("bundle", format!("two files at {path}")));
         }
@@ -72,32 +70,16 @@ impl Bundle {
         self.files.values().map(|e| e.bytes.len()).sum()
     }
 
-    /// SHA-256 of every file, in path order, computed on every core (the result does not depend on how many).
-    pub fn digests(&self) -> Vec<(String, [u8; 32])> {
-        let files: Vec<(&String, &Entry)> = self.files.iter().collect();
-        crate::par::map(&files, crate::par::threads(), |(p, e)| ((*p).clone(), Sha256::digest(&e.bytes).into()))
+    /// The `sha256sum`-compatible listing of every file, in path order (hashed on every thread of the
+    /// calling pool; the text does not depend on how many).
+    pub fn sha256sums(&self) -> String {
+        let lines: Vec<String> = self
+            .files
+            .par_iter()
+            .map(|(path, e)| format!("{}  {path}\n", crate::fmt::hex(&Sha256::digest(&e.bytes))))
+            .collect();
+        lines.concat()
     }
-    /// A zip archive of the bundle (see `zipenc`): the bytes depend on the bundle alone.
-    pub fn to_zip(&self) -> Result<Vec<u8>> {
-        crate::zipenc::write(self, Vec::with_capacity(crate::zipenc::encoded_len(self)))
-            .map_err(|e| Error::internal("zip", e))
-    }
-}
-
-/// `sha256sum`-compatible listing of `(path, digest)` pairs, in the order given.
-pub fn sums_listing(digests: &[(String, [u8; 32])]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(digests.iter().map(|(p, _)| p.len() + 67).sum());
-    for (path, d) in digests {
-        for b in d {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        s.push_str("  ");
-        s.push_str(path);
-        s.push('\n');
-    }
-    s
 }
 
 /// Relative, normalized, no `..`, no empty or hidden components: safe to join under any directory.
@@ -112,7 +94,6 @@ pub fn is_safe_relative(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Cursor;
 
     #[test]
     fn rejects_duplicates_and_unsafe_paths() {
@@ -131,24 +112,9 @@ mod tests {
         b.add("a", "", MODE_PUBLIC).ok();
         // sha256("") and sha256("abc"), well-known test vectors.
         assert_eq!(
-            sums_listing(&b.digests()),
+            b.sha256sums(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  a\n\
              ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  z\n"
         );
-    }
-
-    #[test]
-    fn zip_is_reproducible_and_readable() -> Result<()> {
-        let mut b = Bundle::new();
-        b.add("k.key", "secret", MODE_SECRET)?;
-        b.add("c.crt", "public", MODE_PUBLIC)?;
-        let z1 = b.to_zip()?;
-        assert_eq!(z1, b.clone().to_zip()?);
-        let mut r = zip::ZipArchive::new(Cursor::new(z1)).map_err(|e| Error::internal("t", e))?;
-        let names: Vec<String> = r.file_names().map(String::from).collect();
-        assert_eq!(names, ["c.crt", "k.key"]);
-        let f = r.by_name("k.key").map_err(|e| Error::internal("t", e))?;
-        assert_eq!(f.unix_mode().map(|m| m & 0o777), Some(0o600));
-        Ok(())
     }
 }

@@ -71,30 +71,3 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Most characters of an offending value an error message quotes.
-pub const QUOTE_MAX: usize = 80;
-
-/// A user's value as an error message quotes it: a double-quoted, escaped string of at most
-/// `QUOTE_MAX` characters (longer ones end in `…`), so a huge value cannot flood the terminal.
-pub fn quoted(s: &str) -> String {
-    match s.char_indices().nth(QUOTE_MAX) {
-        None => format!("{s:?}"),
-        Some((cut, _)) => {
-            let q = format!("{:?}", &s[..cut]);
-            format!("{}…\"", &q[..q.len() - 1])
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn quoted_values_are_cut_at_80_characters() {
-        assert_eq!(super::quoted("a\"b"), "\"a\\\"b\"");
-        let long = "é".repeat(200);
-        let q = super::quoted(&long);
-        assert_eq!(q.chars().count(), 80 + 3, "{q}");
-        assert!(q.ends_with("é…\""), "{q}");
-    }
-}

@@ -342,7 +342,7 @@ fn apply_script_bootstraps_the_admin_binding_as_super_admin_then_applies_as_admi
 #[test]
 fn check_warns_about_a_single_point_of_failure_endpoint_and_explains_quorum() {
     let yaml = demo_yaml().replace("endpoint: 203.0.113.10", "endpoint: 10.240.0.11");
-    let c = hardway::topology::load("t.yaml", yaml.as_bytes()).unwrap();
+    let c = hardway::model::load("t.yaml", yaml.as_bytes()).unwrap();
     let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
     assert!(
         w.iter().any(|w| w
@@ -351,7 +351,7 @@ fn check_warns_about_a_single_point_of_failure_endpoint_and_explains_quorum() {
     );
     let two =
         demo_yaml().replace("  - {name: controller-2, internalIP: 10.240.0.12, roles: [controlplane, etcd]}\n", "");
-    let c = hardway::topology::load("t.yaml", two.as_bytes()).unwrap();
+    let c = hardway::model::load("t.yaml", two.as_bytes()).unwrap();
     assert!(c.warnings.iter().any(|w| w.message.contains("2 etcd members tolerate 0 failure(s)")), "{:?}", c.warnings);
     let o = run(Command::new(bin()).arg("check").arg(repo().join("golden/ha-loadbalancer/topology.yaml")));
     assert!(text(&o.stdout).contains("etcd: 5 members, quorum 3, tolerates 2 failures"), "{}", text(&o.stdout));

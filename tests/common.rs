@@ -46,14 +46,14 @@ pub fn text(b: &[u8]) -> String {
 
 /// Loads a topology file and a secret file and renders, as the CLI does.
 pub fn render_files(topology: &Path, secret: &Path) -> hardway::Result<Bundle> {
-    let checked = hardway::topology::load("topology.yaml", &std::fs::read(topology).unwrap())?;
+    let checked = hardway::model::load("topology.yaml", &std::fs::read(topology).unwrap())?;
     let secrets = Secrets::parse(&std::fs::read(secret).unwrap()).unwrap();
     hardway::render(&checked.topology, &secrets)
 }
 
 /// Renders a topology given as text with a fixed test seed.
 pub fn render_text(yaml: &str, seed: u8) -> Bundle {
-    let checked = hardway::topology::load("t.yaml", yaml.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let checked = hardway::model::load("t.yaml", yaml.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     hardway::render(&checked.topology, &Secrets::from_seed([seed; 32])).unwrap()
 }
 
@@ -63,11 +63,25 @@ pub fn demo_yaml() -> String {
 
 /// Writes every file of the bundle under `dir` (test helper; the product uses `hardway::output`).
 pub fn write_bundle(b: &Bundle, dir: &Path) {
-    hardway::output::write_dir(b, dir, &hardway::output::WriteOptions::force()).unwrap();
+    hardway::io::write_dir(b, dir, &hardway::io::WriteOptions::force()).unwrap();
 }
 
-/// Looks a real program up. When it is missing, the test is skipped with a message, unless
-/// HARDWAY_REQUIRE_TOOLS is set (CI), where a missing tool is a failure.
+/// Whether missing real programs may skip their checks: only when HARDWAY_ALLOW_SKIP=1 is set (a
+/// machine without them); otherwise, as in CI, a missing program fails the test that needs it.
+fn skips_allowed() -> bool {
+    std::env::var_os("HARDWAY_ALLOW_SKIP").is_some_and(|v| v == "1")
+}
+
+/// A real-program check that cannot run for `why`: fails, or with HARDWAY_ALLOW_SKIP=1 says SKIPPED.
+pub fn skip(why: &str) {
+    if !skips_allowed() {
+        panic!("{why}: install it (see README, .ci/run) or set HARDWAY_ALLOW_SKIP=1 to skip this check");
+    }
+    eprintln!("SKIPPED: {why} (HARDWAY_ALLOW_SKIP=1); this real-program check did not run");
+}
+
+/// Looks a real program up. When it is missing the test fails, or, with HARDWAY_ALLOW_SKIP=1, is
+/// skipped with a SKIPPED line on stderr.
 pub fn tool(name: &str) -> Option<PathBuf> {
     let found = if name.starts_with('/') {
         Some(PathBuf::from(name)).filter(|p| p.exists())
@@ -76,10 +90,10 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
     };
     if found.is_none() {
-        if std::env::var_os("HARDWAY_REQUIRE_TOOLS").is_some() {
-            panic!("{name} is required (HARDWAY_REQUIRE_TOOLS is set) but not installed");
+        if !skips_allowed() {
+            panic!("{name} is not installed: install it (see README, .ci/run) or set HARDWAY_ALLOW_SKIP=1 to skip this check");
         }
-        eprintln!("SKIP: {name} is not installed; install it to run this check");
+        eprintln!("SKIPPED: {name} is not installed (HARDWAY_ALLOW_SKIP=1); this real-program check did not run");
     }
     found
 }
@@ -88,10 +102,10 @@ pub fn tool(name: &str) -> Option<PathBuf> {
 pub fn netns_ok() -> bool {
     let ok = Command::new("unshare").args(["-n", "true"]).output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
-        if std::env::var_os("HARDWAY_REQUIRE_TOOLS").is_some() {
-            panic!("unshare -n does not work here, but HARDWAY_REQUIRE_TOOLS is set");
+        if !skips_allowed() {
+            panic!("unshare -n does not work here (root needed): set HARDWAY_ALLOW_SKIP=1 to skip this check");
         }
-        eprintln!("SKIP: cannot create a private network namespace (unshare -n)");
+        eprintln!("SKIPPED: cannot create a private network namespace (unshare -n; HARDWAY_ALLOW_SKIP=1)");
     }
     ok
 }

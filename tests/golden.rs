@@ -1,5 +1,6 @@
 //! Golden trees: each golden/<case> holds topology.yaml + seed and either expected/ (the whole bundle)
-//! or error.txt (the exact rejection). UPDATE_GOLDEN=1 (make golden) rewrites them; CI never does.
+//! with modes.txt (the mode of every file and directory, as a render writes them) or error.txt (the
+//! exact rejection). UPDATE_GOLDEN=1 (make golden) rewrites them; CI never does.
 
 use crate::common::*;
 use std::collections::BTreeMap;
@@ -40,9 +41,11 @@ fn golden_cases() {
         let result = render_files(&case.join("topology.yaml"), &case.join("seed"));
         let expected_dir = case.join("expected");
         let error_file = case.join("error.txt");
+        let modes_file = case.join("modes.txt");
         if update {
             let _ = std::fs::remove_dir_all(&expected_dir);
             let _ = std::fs::remove_file(&error_file);
+            let _ = std::fs::remove_file(&modes_file);
             match &result {
                 Ok(b) => {
                     for (p, e) in b.iter() {
@@ -50,6 +53,7 @@ fn golden_cases() {
                         std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
                         std::fs::write(dst, &e.bytes).unwrap();
                     }
+                    std::fs::write(&modes_file, modes(b)).unwrap();
                 }
                 Err(e) => std::fs::write(&error_file, format!("{e}\n")).unwrap(),
             }
@@ -73,6 +77,14 @@ fn golden_cases() {
                         _ => {}
                     }
                 }
+                // Modes as written on disk (files and directories), whatever the umask.
+                let t = TempDir::new(&format!("golden-{name}"));
+                let out = t.join("b");
+                write_bundle(&b, &out);
+                let on_disk = disk_modes(&out);
+                if std::fs::read_to_string(&modes_file).ok().as_deref() != Some(on_disk.as_str()) {
+                    failures.push(format!("{name}: file or directory modes differ from modes.txt"));
+                }
             }
             (Err(e), true) => {
                 counted.1 += 1;
@@ -91,9 +103,52 @@ fn golden_cases() {
     }
 }
 
+/// `MODE PATH` for every directory (`PATH/`) and file of the bundle as `io` writes it.
+fn modes(b: &hardway::Bundle) -> String {
+    let t = TempDir::new("golden-modes");
+    let out = t.join("b");
+    write_bundle(b, &out);
+    disk_modes(&out)
+}
+
+fn disk_modes(root: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, u32>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if m.is_dir() {
+                out.insert(format!("{rel}/"), m.permissions().mode() & 0o7777);
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, m.permissions().mode() & 0o7777);
+            }
+        }
+    }
+    let mut m = BTreeMap::new();
+    walk(root, root, &mut m);
+    m.iter().map(|(p, mode)| format!("{mode:04o} {p}\n")).collect()
+}
+
 /// The demo golden case must be the shipped example, so `make demo` shows what the tests check.
 #[test]
 fn demo_case_is_the_shipped_example() {
     let golden = std::fs::read_to_string(repo().join("golden/demo/topology.yaml")).unwrap();
     assert_eq!(golden, demo_yaml());
+}
+
+/// The thread count changes speed only: one thread and several give the same bytes (ECDSA and RSA).
+#[test]
+fn renders_on_one_and_on_many_threads_are_identical() {
+    for case in ["demo", "external-etcd", "bootstrap"] {
+        let dir = repo().join("golden").join(case);
+        let t = hardway::model::load("t.yaml", &std::fs::read(dir.join("topology.yaml")).unwrap()).unwrap().topology;
+        let seed = hardway::Secrets::parse(&std::fs::read(dir.join("seed")).unwrap()).unwrap();
+        let one = hardway::render_with(&t, &seed, hardway::Options { threads: 1, ..Default::default() }).unwrap();
+        for threads in [2, 5] {
+            let many = hardway::render_with(&t, &seed, hardway::Options { threads, ..Default::default() }).unwrap();
+            assert!(one == many, "{case}: {threads} threads give other bytes than one");
+        }
+    }
 }

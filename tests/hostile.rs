@@ -162,7 +162,7 @@ fn no_secret_appears_in_any_message() {
 }
 
 fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let b = hardway::output::read_bundle(root).unwrap();
+    let b = hardway::io::read_bundle(root).unwrap();
     b.iter().map(|(p, e)| (p.clone(), e.bytes.clone())).collect()
 }
 
@@ -305,7 +305,7 @@ mod props {
             prop_assert_eq!(&a, &render_text(&yaml, seed));
             // Every certificate chains to its CA and matches its key.
             let nb = time::OffsetDateTime::parse("2026-11-02T00:00:00Z", &time::format_description::well_known::Rfc3339).unwrap();
-            let report = hardway::inspect::inspect(&a, nb, 0);
+            let report = hardway::report::inspect::inspect(&a, nb, 0);
             prop_assert!(report.ok(), "{:?}", report.problems);
             // Adding a worker changes only the files that list nodes.
             let grown = render_text(&format!("{yaml}  - {{name: added, internalIP: 10.9.4.1, roles: [worker]}}\n"), seed);

@@ -1,5 +1,5 @@
 //! The one integration-test binary: golden trees, CLI behaviour, PKI checks and real-program checks.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod cli;
 mod cluster;
@@ -7,6 +7,7 @@ mod common;
 mod first_hour;
 mod golden;
 mod hostile;
+mod layout;
 mod nodes;
 mod pki;
 mod realworld;

@@ -5,7 +5,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 kubeconfig="${KUBECONFIG_OVERRIDE:-$here/../kubeconfigs/admin.kubeconfig}"
-nodes=" system:node:w-0 system:node:w-1 "
+nodes=' system:node:w-0 system:node:w-1 '
 kubectl --kubeconfig "$kubeconfig" get csr \
   -o jsonpath='{range .items[?(@.spec.signerName=="kubernetes.io/kubelet-serving")]}{.metadata.name} {.spec.username} {.status.conditions[0].type}{"\n"}{end}' |
 while read -r name user state; do

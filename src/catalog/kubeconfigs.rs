@@ -1,0 +1,65 @@
+//! The kubeconfig table: who connects where with which certificate (plain data), and the bootstrap
+//! token kubeconfig's profile.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// The cluster endpoint (load balancer): for clients off the controlplane nodes.
+    Endpoint,
+    /// https://127.0.0.1:<port>: components running next to an apiserver.
+    Local,
+}
+
+#[derive(Debug)]
+pub struct KubeconfigProfile {
+    pub name: &'static str,
+    /// Certificate profile whose certificate and key are embedded; its scope is the kubeconfig's scope.
+    pub cert: &'static str,
+    pub server: Server,
+    /// Bundle directory for cluster-scoped kubeconfigs (per-node ones live in `nodes/<name>/`).
+    pub dir: &'static str,
+    pub purpose: &'static str,
+}
+
+#[rustfmt::skip]
+pub const KUBECONFIGS: &[KubeconfigProfile] = &[
+    KubeconfigProfile { name: "admin", cert: "admin", server: Server::Endpoint, dir: "kubeconfigs", purpose: "Cluster admin kubeconfig (group kubeadm:cluster-admins, bound to cluster-admin)." },
+    KubeconfigProfile { name: "super-admin", cert: "super-admin", server: Server::Endpoint, dir: "break-glass", purpose: "BREAK-GLASS kubeconfig in system:masters: bypasses RBAC and cannot be revoked. Keep offline." },
+    KubeconfigProfile { name: "kube-controller-manager", cert: "kube-controller-manager", server: Server::Local, dir: "kubeconfigs", purpose: "kube-controller-manager -> local kube-apiserver." },
+    KubeconfigProfile { name: "kube-scheduler", cert: "kube-scheduler", server: Server::Local, dir: "kubeconfigs", purpose: "kube-scheduler -> local kube-apiserver." },
+    KubeconfigProfile { name: "kube-proxy", cert: "kube-proxy", server: Server::Endpoint, dir: "kubeconfigs", purpose: "kube-proxy -> cluster endpoint." },
+    KubeconfigProfile { name: "kubelet", cert: "kubelet-client", server: Server::Endpoint, dir: "kubeconfigs", purpose: "kubelet -> cluster endpoint, as system:node:<name>." },
+];
+
+/// The TLS-bootstrap kubeconfig: a bootstrap token that may only request the node's certificates.
+pub const BOOTSTRAP: KubeconfigProfile = KubeconfigProfile {
+    name: "bootstrap-kubelet",
+    cert: "",
+    server: Server::Endpoint,
+    dir: "kubeconfigs",
+    purpose: "kubelet TLS bootstrap: a bootstrap token that may only request the node's certificates.",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::certs::{self as profiles, Usage};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn table_refers_to_client_certificates_and_names_are_unique() {
+        let mut names = BTreeSet::new();
+        for k in KUBECONFIGS {
+            assert!(names.insert(k.name), "duplicate {}", k.name);
+            let cert = profiles::find(k.cert).unwrap_or_else(|| panic!("{}: unknown cert {}", k.name, k.cert));
+            assert!(cert.usages.contains(&Usage::ClientAuth), "{}: {} is not a client cert", k.name, k.cert);
+            assert_eq!(
+                cert.issuer,
+                profiles::Issuer::Ca("kubernetes-ca"),
+                "{}: must be trusted by the apiserver",
+                k.name
+            );
+            // Break-glass material stays together.
+            assert_eq!(k.dir == "break-glass", cert.dir == "break-glass", "{}", k.name);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Which files each kind of node gets and where they go on the node (kubeadm's layout): a table by
+//! role, plain data checked by the tests below.
+
+use crate::model::Role;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Certificate of a profile (the node's own for per-node profiles).
+    Cert(&'static str),
+    /// Private key of a profile.
+    Key(&'static str),
+    /// A kubeconfig of the kubeconfig table (the node's own for per-node ones).
+    Kubeconfig(&'static str),
+    SaKey,
+    SaPub,
+    Encryption,
+    /// A cluster-level configuration file, by bundle path.
+    Shared(&'static str),
+    /// One of the node's own generated files, relative to `nodes/<name>/`.
+    Own(&'static str),
+    /// The bootstrap-token kubeconfig of the worker (its own, or the shared one).
+    BootstrapKubeconfig,
+}
+
+/// When a table entry applies, beyond the role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// containerd comes from its release tarball, so hardway supplies its unit.
+    RuntimeTarballs,
+    /// The worker's kubelet certificates come from the bundle.
+    KubeletCertificates,
+    /// The worker's kubelet uses TLS bootstrap.
+    KubeletBootstrap,
+    /// Controlplane and worker nodes: they reach pods on other nodes.
+    RoutesPods,
+}
+
+#[derive(Debug)]
+pub struct NodeFile {
+    /// `None`: every node.
+    pub role: Option<Role>,
+    pub source: Source,
+    /// Absolute path on the node (kubeadm layout).
+    pub path: &'static str,
+    pub when: When,
+}
+
+use super::paths as nc;
+use Role::*;
+use Source::*;
+
+const fn cp(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(ControlPlane), source, path, when: When::Always }
+}
+const fn etcd(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(Etcd), source, path, when: When::Always }
+}
+const fn worker(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(Worker), source, path, when: When::Always }
+}
+const fn kubelet(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(Worker), source, path, when: When::KubeletCertificates }
+}
+const fn lb(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: Some(LoadBalancer), source, path, when: When::Always }
+}
+const fn routed(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: None, source, path, when: When::RoutesPods }
+}
+const fn every(source: Source, path: &'static str) -> NodeFile {
+    NodeFile { role: None, source, path, when: When::Always }
+}
+
+/// kubeadm's layout: /etc/kubernetes/pki for the control plane, /etc/kubernetes/pki/etcd for etcd,
+/// /var/lib/kubelet/pki for the kubelet's serving pair; units in /etc/systemd/system.
+#[rustfmt::skip]
+pub const NODE_FILES: &[NodeFile] = &[
+    cp(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt"),
+    cp(Key("kubernetes-ca"), "/etc/kubernetes/pki/ca.key"),
+    cp(Cert("apiserver"), "/etc/kubernetes/pki/apiserver.crt"),
+    cp(Key("apiserver"), "/etc/kubernetes/pki/apiserver.key"),
+    cp(Cert("apiserver-kubelet-client"), "/etc/kubernetes/pki/apiserver-kubelet-client.crt"),
+    cp(Key("apiserver-kubelet-client"), "/etc/kubernetes/pki/apiserver-kubelet-client.key"),
+    cp(Cert("etcd-ca"), "/etc/kubernetes/pki/etcd/ca.crt"),
+    cp(Cert("apiserver-etcd-client"), "/etc/kubernetes/pki/apiserver-etcd-client.crt"),
+    cp(Key("apiserver-etcd-client"), "/etc/kubernetes/pki/apiserver-etcd-client.key"),
+    cp(Cert("front-proxy-ca"), "/etc/kubernetes/pki/front-proxy-ca.crt"),
+    cp(Cert("front-proxy-client"), "/etc/kubernetes/pki/front-proxy-client.crt"),
+    cp(Key("front-proxy-client"), "/etc/kubernetes/pki/front-proxy-client.key"),
+    cp(SaKey, "/etc/kubernetes/pki/sa.key"),
+    cp(SaPub, "/etc/kubernetes/pki/sa.pub"),
+    cp(Encryption, "/etc/kubernetes/encryption-config.yaml"),
+    cp(Kubeconfig("kube-controller-manager"), "/etc/kubernetes/controller-manager.conf"),
+    cp(Kubeconfig("kube-scheduler"), "/etc/kubernetes/scheduler.conf"),
+    cp(Own(nc::APISERVER_UNIT), "/etc/systemd/system/kube-apiserver.service"),
+    cp(Shared(nc::KCM_UNIT), "/etc/systemd/system/kube-controller-manager.service"),
+    cp(Shared(nc::SCHEDULER_UNIT), "/etc/systemd/system/kube-scheduler.service"),
+    cp(Shared(nc::SCHEDULER_CONFIG), "/etc/kubernetes/kube-scheduler.yaml"),
+    cp(Shared(nc::AUDIT_POLICY), "/etc/kubernetes/audit-policy.yaml"),
+    etcd(Cert("etcd-ca"), "/etc/kubernetes/pki/etcd/ca.crt"),
+    etcd(Cert("etcd-server"), "/etc/kubernetes/pki/etcd/server.crt"),
+    etcd(Key("etcd-server"), "/etc/kubernetes/pki/etcd/server.key"),
+    etcd(Cert("etcd-peer"), "/etc/kubernetes/pki/etcd/peer.crt"),
+    etcd(Key("etcd-peer"), "/etc/kubernetes/pki/etcd/peer.key"),
+    etcd(Cert("etcd-healthcheck-client"), "/etc/kubernetes/pki/etcd/healthcheck-client.crt"),
+    etcd(Key("etcd-healthcheck-client"), "/etc/kubernetes/pki/etcd/healthcheck-client.key"),
+    etcd(Own(nc::ETCD_UNIT), "/etc/systemd/system/etcd.service"),
+    worker(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt"),
+    kubelet(Cert("kubelet-server"), "/var/lib/kubelet/pki/kubelet.crt"),
+    kubelet(Key("kubelet-server"), "/var/lib/kubelet/pki/kubelet.key"),
+    kubelet(Kubeconfig("kubelet"), "/etc/kubernetes/kubelet.conf"),
+    NodeFile { role: Some(Worker), source: BootstrapKubeconfig, path: "/etc/kubernetes/bootstrap-kubelet.conf", when: When::KubeletBootstrap },
+    kubelet(Kubeconfig("kube-proxy"), "/etc/kubernetes/kube-proxy.conf"),
+    worker(Own(nc::KUBELET_UNIT), "/etc/systemd/system/kubelet.service"),
+    worker(Own(nc::KUBELET_CONFIG), "/var/lib/kubelet/config.yaml"),
+    worker(Own(nc::KUBE_PROXY_UNIT), "/etc/systemd/system/kube-proxy.service"),
+    kubelet(Shared(nc::KUBE_PROXY_CONFIG), "/var/lib/kube-proxy/config.yaml"),
+    NodeFile { role: Some(Worker), source: Shared(nc::KUBE_PROXY_CONFIG_BOOTSTRAP), path: "/var/lib/kube-proxy/config.yaml", when: When::KubeletBootstrap },
+    worker(Own(nc::CNI_BRIDGE), "/etc/cni/net.d/10-bridge.conf"),
+    worker(Shared(nc::CNI_LOOPBACK), "/etc/cni/net.d/99-loopback.conf"),
+    worker(Shared(nc::CONTAINERD_CONFIG), "/etc/containerd/config.toml"),
+    worker(Shared(nc::CRICTL_CONFIG), "/etc/crictl.yaml"),
+    NodeFile { role: Some(Worker), source: Shared(nc::CONTAINERD_UNIT), path: "/etc/systemd/system/containerd.service", when: When::RuntimeTarballs },
+    lb(Shared(nc::HAPROXY_CONFIG), "/etc/haproxy/haproxy.cfg"),
+    lb(Cert("kubernetes-ca"), "/etc/haproxy/kubernetes-ca.crt"),
+    routed(Shared(nc::POD_ROUTES), "/etc/hardway/pod-routes"),
+    routed(Shared(nc::ROUTES_SCRIPT), "/usr/local/lib/hardway/routes.sh"),
+    routed(Shared(nc::ROUTES_UNIT), "/etc/systemd/system/hardway-routes.service"),
+    every(Shared(nc::MODULES_LOAD), "/etc/modules-load.d/kubernetes.conf"),
+    every(Shared(nc::SYSCTL), "/etc/sysctl.d/99-kubernetes.conf"),
+    every(Own(nc::INSTALL_SCRIPT), "/usr/local/lib/hardway/install.sh"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::certs;
+
+    #[test]
+    fn table_refers_to_known_things_and_paths_agree() {
+        for f in NODE_FILES {
+            assert!(f.path.starts_with('/'), "{}", f.path);
+            match f.source {
+                Cert(n) | Key(n) => {
+                    let p = certs::find(n).unwrap_or_else(|| panic!("unknown cert {n}"));
+                    match p.scope {
+                        certs::Scope::PerNode(r) => assert_eq!(Some(r), f.role, "{n} is issued only to {r:?} nodes"),
+                        certs::Scope::PerKubelet => {
+                            assert_eq!((f.role, f.when), (Some(Worker), When::KubeletCertificates), "{n}")
+                        }
+                        certs::Scope::Cluster => {}
+                    }
+                }
+                Kubeconfig(n) => {
+                    assert!(
+                        crate::catalog::kubeconfigs::KUBECONFIGS.iter().any(|k| k.name == n),
+                        "unknown kubeconfig {n}"
+                    )
+                }
+                _ => {}
+            }
+            // The same node path must always mean the same source, whatever role brings it, unless the
+            // two entries exclude each other.
+            let exclusive = |a: When, b: When| {
+                matches!(
+                    (a, b),
+                    (When::KubeletCertificates, When::KubeletBootstrap)
+                        | (When::KubeletBootstrap, When::KubeletCertificates)
+                )
+            };
+            for g in NODE_FILES.iter().filter(|g| g.path == f.path && !exclusive(g.when, f.when)) {
+                assert_eq!(g.source, f.source, "{}", f.path);
+            }
+        }
+    }
+
+    #[test]
+    fn workers_never_get_a_ca_key_or_cluster_secrets() {
+        for f in NODE_FILES.iter().filter(|f| f.role != Some(ControlPlane)) {
+            if let Key(n) = f.source {
+                assert!(!certs::find(n).is_some_and(|p| p.is_ca()), "{:?} gets CA key {n}", f.role);
+            }
+            assert!(!matches!(f.source, SaKey | Encryption | Kubeconfig("admin") | Kubeconfig("super-admin")));
+        }
+        assert!(!NODE_FILES
+            .iter()
+            .any(|f| matches!(f.source, Cert("super-admin") | Key("super-admin") | Kubeconfig("super-admin"))));
+    }
+}

@@ -1,0 +1,79 @@
+//! Every path of the bundle, defined once: cluster-level files by constant, per-node files relative to
+//! `nodes/<name>/`, and the formulas for per-node, certificate, kubeconfig and user-data paths.
+
+use super::certs::CertProfile;
+use super::kubeconfigs::KubeconfigProfile;
+
+pub const INDEX: &str = "index.json";
+pub const README: &str = "README.md";
+pub const SUMS: &str = "SHA256SUMS";
+
+pub const SA_KEY: &str = "pki/service-account.key";
+pub const SA_PUB: &str = "pki/service-account.pub";
+pub const ENCRYPTION_CONFIG: &str = "encryption/encryption-config.yaml";
+
+/// Configuration shared by all nodes of a role.
+pub const KCM_UNIT: &str = "config/systemd/kube-controller-manager.service";
+pub const SCHEDULER_UNIT: &str = "config/systemd/kube-scheduler.service";
+pub const CONTAINERD_UNIT: &str = "config/systemd/containerd.service";
+pub const SCHEDULER_CONFIG: &str = "config/kubernetes/kube-scheduler.yaml";
+pub const AUDIT_POLICY: &str = "config/kubernetes/audit-policy.yaml";
+pub const KUBE_PROXY_CONFIG: &str = "config/kube-proxy/config.yaml";
+pub const KUBE_PROXY_CONFIG_BOOTSTRAP: &str = "config/kube-proxy/config-bootstrap.yaml";
+pub const CONTAINERD_CONFIG: &str = "config/containerd/config.toml";
+pub const CRICTL_CONFIG: &str = "config/crictl.yaml";
+pub const CNI_LOOPBACK: &str = "config/cni/99-loopback.conf";
+pub const MODULES_LOAD: &str = "config/host/modules-load.conf";
+pub const SYSCTL: &str = "config/host/sysctl.conf";
+pub const HAPROXY_CONFIG: &str = "config/haproxy/haproxy.cfg";
+pub const POD_ROUTES: &str = "config/network/pod-routes";
+pub const ROUTES_SCRIPT: &str = "config/network/routes.sh";
+pub const ROUTES_UNIT: &str = "config/systemd/hardway-routes.service";
+
+/// Per-node files, relative to `nodes/<name>/`.
+pub const ETCD_UNIT: &str = "systemd/etcd.service";
+pub const APISERVER_UNIT: &str = "systemd/kube-apiserver.service";
+pub const KUBELET_UNIT: &str = "systemd/kubelet.service";
+pub const KUBE_PROXY_UNIT: &str = "systemd/kube-proxy.service";
+pub const KUBELET_CONFIG: &str = "kubelet-config.yaml";
+pub const CNI_BRIDGE: &str = "cni/10-bridge.conf";
+pub const INSTALL_SCRIPT: &str = "install.sh";
+
+/// Cluster manifests, in apply order, and the scripts that apply them.
+pub const ADMIN_BINDING: &str = "manifests/00-admin-clusterrolebinding.yaml";
+pub const APISERVER_TO_KUBELET: &str = "manifests/01-apiserver-to-kubelet-rbac.yaml";
+pub const COREDNS: &str = "manifests/02-coredns.yaml";
+pub const BOOTSTRAP_RBAC: &str = "manifests/03-kubelet-bootstrap-rbac.yaml";
+pub const BOOTSTRAP_SECRETS: &str = "manifests/04-bootstrap-token-secrets.yaml";
+pub const APPLY: &str = "manifests/apply.sh";
+pub const APPROVE_CSRS: &str = "manifests/approve-kubelet-serving-csrs.sh";
+
+/// `nodes/<node>/<rel>`.
+pub fn node_path(node: &str, rel: &str) -> String {
+    format!("nodes/{node}/{rel}")
+}
+
+/// Where a certificate and its key live: `(cert, key)`; per-node ones under `nodes/<name>/pki/`.
+pub fn cert_paths(p: &CertProfile, node: Option<&str>) -> (String, String) {
+    let stem = match node {
+        Some(n) => node_path(n, &format!("pki/{}", p.name)),
+        None => format!("{}/{}", p.dir, p.name),
+    };
+    (format!("{stem}.crt"), format!("{stem}.key"))
+}
+
+/// Where a kubeconfig lives: per node `nodes/<name>/<name>.kubeconfig`, else in the profile's dir.
+pub fn kubeconfig_path(p: &KubeconfigProfile, node: Option<&str>) -> String {
+    match node {
+        Some(n) => node_path(n, &format!("{}.kubeconfig", p.name)),
+        None => format!("{}/{}.kubeconfig", p.dir, p.name),
+    }
+}
+
+pub fn user_data_plain(node: &str) -> String {
+    format!("user-data/{node}.yaml")
+}
+
+pub fn user_data_gzip(node: &str) -> String {
+    format!("user-data/{node}.yaml.gz")
+}

@@ -1,0 +1,266 @@
+//! The validated model: a `Topology` can only be made by parsing and validating a topology file
+//! (`load`), so everything downstream can trust it. Raw types, parsing, validation, pod-range
+//! allocation, names, networks and supported versions live in the submodules.
+
+pub mod names;
+pub mod net;
+mod parse;
+mod pods;
+pub mod raw;
+mod validate;
+pub mod versions;
+
+pub use names::Name;
+pub use parse::parse;
+pub use raw::{
+    json_schema, Arch, BinarySource, BootstrapTokens, KeyAlgorithm, KubeletCredentials, PodRoutes, Provider,
+    RawTopology, Runtime,
+};
+pub use validate::{earliest_time, latest_time, node_ports, url_problem, validate};
+
+use crate::error::{Error, Problem};
+use net::Cidr;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use time::OffsetDateTime;
+
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// Upper bound for any validity period (100 years).
+pub const MAX_VALIDITY_DAYS: u32 = 36_500;
+/// More etcd members than this only slows consensus down; etcd recommends at most 7.
+pub const MAX_ETCD_MEMBERS: usize = 7;
+
+/// Versions of the components that are not Kubernetes itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentVersions {
+    pub etcd: String,
+    pub containerd: String,
+    pub runc: String,
+    pub cni_plugins: String,
+    pub crictl: String,
+    pub pause: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    pub source: BinarySource,
+    pub base_url: String,
+    pub etcd_base_url: String,
+    pub runtime_base_url: String,
+    pub runtime: Runtime,
+    pub sha256: BTreeMap<String, String>,
+    pub versions: ComponentVersions,
+}
+
+pub const DEFAULT_BASE_URL: &str = "https://dl.k8s.io/release";
+pub const DEFAULT_ETCD_BASE_URL: &str = "https://github.com/etcd-io/etcd/releases/download";
+pub const DEFAULT_RUNTIME_BASE_URL: &str = "https://github.com";
+/// EC2's limit on raw user-data.
+pub const DEFAULT_USER_DATA_BUDGET: usize = 16_384;
+/// Components whose checksums may be pinned in `binaries.sha256` as `component/arch`.
+pub const COMPONENTS: &[&str] = &[
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+    "etcd",
+    "containerd",
+    "runc",
+    "cni-plugins",
+    "crictl",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    ControlPlane,
+    Etcd,
+    Worker,
+    LoadBalancer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::ControlPlane, Role::Etcd, Role::Worker, Role::LoadBalancer];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ControlPlane => "controlplane",
+            Role::Etcd => "etcd",
+            Role::Worker => "worker",
+            Role::LoadBalancer => "loadbalancer",
+        }
+    }
+    fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A host named in a certificate or URL: an IP address or a DNS name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Host {
+    Ip(IpAddr),
+    Dns(String),
+}
+
+impl Host {
+    pub fn as_string(&self) -> String {
+        match self {
+            Host::Ip(ip) => ip.to_string(),
+            Host::Dns(d) => d.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub(crate) name: Name,
+    pub(crate) internal_ip: IpAddr,
+    pub(crate) external_ip: Option<IpAddr>,
+    /// Sorted, unique.
+    pub(crate) roles: Vec<Role>,
+    /// Workers only: given in the topology or allocated from the cluster pod CIDR.
+    pub(crate) pod_cidr: Option<Cidr>,
+    /// Whether `pod_cidr` was allocated (not given in the topology).
+    pub(crate) pod_cidr_allocated: bool,
+    pub(crate) arch: Arch,
+    pub(crate) binaries: BinarySource,
+    pub(crate) kubelet_credentials: KubeletCredentials,
+}
+
+impl Node {
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+    pub fn internal_ip(&self) -> IpAddr {
+        self.internal_ip
+    }
+    pub fn external_ip(&self) -> Option<IpAddr> {
+        self.external_ip
+    }
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+    pub fn pod_cidr(&self) -> Option<Cidr> {
+        self.pod_cidr
+    }
+    /// A worker whose kubelet uses TLS bootstrap.
+    pub fn bootstraps(&self) -> bool {
+        self.has(Role::Worker) && self.kubelet_credentials == KubeletCredentials::Bootstrap
+    }
+    /// A worker whose kubelet certificates come from the bundle.
+    pub fn has_kubelet_certs(&self) -> bool {
+        self.has(Role::Worker) && self.kubelet_credentials == KubeletCredentials::Certificates
+    }
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+    pub fn ips(&self) -> Vec<IpAddr> {
+        let mut v = vec![self.internal_ip];
+        v.extend(self.external_ip);
+        v
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Topology {
+    pub(crate) name: Name,
+    pub(crate) version: Version,
+    pub(crate) endpoint: Host,
+    pub(crate) port: u16,
+    pub(crate) extra_sans: Vec<Host>,
+    pub(crate) service_cidr: Cidr,
+    pub(crate) pod_cidr: Cidr,
+    pub(crate) dns_domain: String,
+    pub(crate) not_before: OffsetDateTime,
+    pub(crate) ca_validity_days: u32,
+    pub(crate) cert_validity_days: u32,
+    pub(crate) key_algorithm: KeyAlgorithm,
+    pub(crate) provider: Provider,
+    pub(crate) encryption_keys: Vec<String>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) cluster_dns: IpAddr,
+    pub(crate) binaries: Binaries,
+    pub(crate) user_data_budget: usize,
+    pub(crate) bootstrap_tokens: BootstrapTokens,
+    /// When every bootstrap token expires.
+    pub(crate) bootstrap_tokens_expire: OffsetDateTime,
+    /// Bumped to give every bootstrap token a new value.
+    pub(crate) bootstrap_token_generation: u32,
+    pub(crate) pod_routes: PodRoutes,
+    /// The cluster-wide default of `kubeletCredentials`.
+    pub(crate) kubelet_credentials: KubeletCredentials,
+}
+
+/// Read access for library users; inside the crate the fields are used directly.
+impl Topology {
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+    pub fn version(&self) -> Version {
+        self.version
+    }
+    pub fn key_algorithm(&self) -> KeyAlgorithm {
+        self.key_algorithm
+    }
+    pub fn not_before(&self) -> OffsetDateTime {
+        self.not_before
+    }
+    pub fn user_data_budget(&self) -> usize {
+        self.user_data_budget
+    }
+
+    /// Whether the cluster runs the TLS bootstrap machinery (token auth, RBAC, token signing): when it
+    /// is the cluster default, even before any worker exists, so adding workers does not change the
+    /// control plane; or when some worker opts in.
+    pub fn bootstrap_enabled(&self) -> bool {
+        self.kubelet_credentials == KubeletCredentials::Bootstrap || self.nodes.iter().any(Node::bootstraps)
+    }
+
+    pub fn nodes_with(&self, role: Role) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(move |n| n.has(role))
+    }
+    /// The first address of the service range: the `kubernetes` Service's ClusterIP.
+    pub fn kubernetes_service_ip(&self) -> Option<IpAddr> {
+        self.service_cidr.nth(1)
+    }
+    /// The cluster DNS Service address: `network.clusterDNS`, by default the 10th address of the
+    /// service range (kubeadm's convention).
+    pub fn cluster_dns_ip(&self) -> Option<IpAddr> {
+        Some(self.cluster_dns)
+    }
+    pub fn endpoint_url(&self) -> String {
+        net::url(&self.endpoint.as_string(), self.port)
+    }
+    pub fn local_url(&self) -> String {
+        net::url("127.0.0.1", self.port)
+    }
+}
+
+/// A validated topology plus the warnings (legal but risky choices) found on the way.
+#[derive(Debug)]
+pub struct Checked {
+    pub topology: Topology,
+    pub warnings: Vec<Problem>,
+}
+
+/// Parse then validate: the common path for `check` and `render`.
+pub fn load(file: &str, bytes: &[u8]) -> Result<Checked, Error> {
+    let raw = parse(file, bytes)?;
+    validate(&raw).map_err(|problems| Error::Invalid { file: file.into(), problems })
+}

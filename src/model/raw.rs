@@ -1,0 +1,341 @@
+//! The topology file as written: raw serde types (unknown fields are errors), the settings enums
+//! shared with the validated model, and the JSON Schema generated from them.
+
+use super::net::Cidr;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A hardway topology: the cluster, its PKI and encryption settings, and its nodes.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "hardway topology")]
+pub struct RawTopology {
+    pub cluster: RawCluster,
+    pub pki: RawPki,
+    pub encryption: RawEncryption,
+    pub nodes: Vec<RawNode>,
+    #[serde(default)]
+    pub binaries: RawBinaries,
+    #[serde(default, rename = "userData")]
+    pub user_data: RawUserData,
+}
+
+/// How binaries reach the nodes.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawBinaries {
+    #[serde(default)]
+    pub source: BinarySource,
+    /// Kubernetes release binaries: `{baseURL}/v{version}/bin/linux/{arch}/{name}`.
+    #[serde(rename = "baseURL", default)]
+    pub base_url: Option<String>,
+    /// etcd release tarballs: `{etcdBaseURL}/v{v}/etcd-v{v}-linux-{arch}.tar.gz`.
+    #[serde(rename = "etcdBaseURL", default)]
+    pub etcd_base_url: Option<String>,
+    /// containerd, runc, CNI plugins and crictl release files, laid out as on GitHub releases.
+    #[serde(rename = "runtimeBaseURL", default)]
+    pub runtime_base_url: Option<String>,
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// `component/arch` -> sha256 hex. Absent ones are fetched from the checksum files published
+    /// beside the downloads.
+    #[serde(default)]
+    pub sha256: BTreeMap<String, String>,
+    #[serde(default)]
+    pub versions: RawComponentVersions,
+}
+
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawComponentVersions {
+    pub etcd: Option<String>,
+    pub containerd: Option<String>,
+    pub runc: Option<String>,
+    pub cni_plugins: Option<String>,
+    pub crictl: Option<String>,
+    pub pause: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawUserData {
+    /// Maximum size of a node's user-data in bytes (the gzip copy must fit). Default: EC2's 16,384.
+    pub budget_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCluster {
+    pub name: String,
+    pub kubernetes_version: String,
+    pub api_server: RawApiServer,
+    pub network: RawNetwork,
+    /// How kubelets get their credentials (default `certificates`); overridable per node.
+    #[serde(default)]
+    pub kubelet_credentials: KubeletCredentials,
+    /// In bootstrap mode: one token per node (default) or one shared by all.
+    #[serde(default)]
+    pub bootstrap_tokens: BootstrapTokens,
+    /// When bootstrap tokens stop working (RFC 3339 UTC). Default: 24 hours after the leaf
+    /// certificates' notBefore.
+    #[serde(default)]
+    pub bootstrap_tokens_expire: Option<String>,
+    /// A new number gives every bootstrap token a new value (for workers that join later).
+    #[serde(default)]
+    pub bootstrap_token_generation: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KubeletCredentials {
+    /// The bundle holds each kubelet's client and serving certificates, signed by the cluster CA.
+    #[default]
+    Certificates,
+    /// TLS bootstrap: a bootstrap token; the kubelet requests its certificates from the cluster.
+    Bootstrap,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+pub enum BootstrapTokens {
+    /// One token per worker: revocable per node, and user-data differs per node anyway.
+    #[default]
+    #[serde(rename = "perNode")]
+    PerNode,
+    /// One token for every worker: identical user-data apart from node values (autoscaling groups),
+    /// but a leaked token lets anyone join until it is deleted.
+    #[serde(rename = "shared")]
+    Shared,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawApiServer {
+    pub endpoint: String,
+    /// 1-65535, default 6443.
+    #[serde(default = "default_port")]
+    pub port: i64,
+    #[serde(default, rename = "extraSANs")]
+    pub extra_sans: Vec<String>,
+}
+
+fn default_port() -> i64 {
+    6443
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    #[serde(rename = "serviceCIDR")]
+    #[schemars(with = "String")]
+    pub service_cidr: CidrText,
+    #[serde(rename = "podCIDR")]
+    #[schemars(with = "String")]
+    pub pod_cidr: CidrText,
+    #[serde(rename = "dnsDomain", default = "default_dns_domain")]
+    pub dns_domain: String,
+    /// Prefix length of each worker's pod range when allocated automatically (default /24, IPv6 /64).
+    #[serde(rename = "nodeCIDRMaskSize", default)]
+    pub node_cidr_mask_size: Option<u8>,
+    /// Cluster DNS Service address (default: the 10th address of serviceCIDR).
+    #[serde(rename = "clusterDNS", default)]
+    pub cluster_dns: Option<String>,
+    /// How pod ranges reach each other (default `static`).
+    #[serde(rename = "podRoutes", default)]
+    pub pod_routes: PodRoutes,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PodRoutes {
+    /// Every controlplane and worker node gets the table of all pod ranges and routes them at boot.
+    #[default]
+    Static,
+    /// No host routes: a routing CNI or the cloud's route tables (index.json `routes`) do it. For large
+    /// clusters, where a table of every worker in every node's user-data does not fit.
+    None,
+}
+
+/// A CIDR as written: one string, or a list (dual-stack, which validation refuses with its own message).
+#[derive(Debug)]
+pub enum CidrText {
+    One(String),
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for CidrText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CidrText, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CidrText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a CIDR block like 10.32.0.0/24")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CidrText, E> {
+                Ok(CidrText::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<CidrText, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = a.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(CidrText::List(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl CidrText {
+    pub(super) fn parse(&self) -> Result<Cidr, String> {
+        match self {
+            CidrText::One(s) => Cidr::parse(s),
+            CidrText::List(v) if v.len() == 1 => Cidr::parse(&v[0]),
+            CidrText::List(_) => {
+                Err("dual-stack (a list of an IPv4 and an IPv6 range) is not supported yet; give one range".into())
+            }
+        }
+    }
+}
+
+fn default_dns_domain() -> String {
+    "cluster.local".into()
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPki {
+    pub not_before: String,
+    #[serde(default = "default_ca_days")]
+    pub ca_validity_days: u32,
+    #[serde(default = "default_cert_days")]
+    pub cert_validity_days: u32,
+    #[serde(default)]
+    pub key_algorithm: KeyAlgorithm,
+}
+
+fn default_ca_days() -> u32 {
+    3650
+}
+fn default_cert_days() -> u32 {
+    365
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEncryption {
+    #[serde(default)]
+    pub provider: Provider,
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub name: String,
+    #[serde(rename = "internalIP")]
+    pub internal_ip: String,
+    #[serde(rename = "externalIP", default)]
+    pub external_ip: Option<String>,
+    pub roles: Vec<String>,
+    #[serde(rename = "podCIDR", default)]
+    pub pod_cidr: Option<String>,
+    #[serde(default)]
+    pub arch: Arch,
+    /// Overrides `binaries.source` for this node.
+    #[serde(default)]
+    pub binaries: Option<BinarySource>,
+    /// Overrides `cluster.kubeletCredentials` for this worker.
+    #[serde(rename = "kubeletCredentials", default)]
+    pub kubelet_credentials: Option<KubeletCredentials>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated form.
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+pub enum KeyAlgorithm {
+    #[default]
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "rsa-3072")]
+    Rsa3072,
+    #[serde(rename = "rsa-4096")]
+    Rsa4096,
+}
+
+impl KeyAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
+            KeyAlgorithm::Rsa2048 => "rsa-2048",
+            KeyAlgorithm::Rsa3072 => "rsa-3072",
+            KeyAlgorithm::Rsa4096 => "rsa-4096",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    #[default]
+    Secretbox,
+    Aesgcm,
+    Aescbc,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Secretbox => "secretbox",
+            Provider::Aesgcm => "aesgcm",
+            Provider::Aescbc => "aescbc",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BinarySource {
+    /// Download and sha256-verify every binary at first boot.
+    #[default]
+    Download,
+    /// The image already has every binary; user-data only configures.
+    Preinstalled,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// containerd, runc, CNI plugins and crictl from their release tarballs (/usr/local/bin, /opt/cni/bin).
+    #[default]
+    Tarballs,
+    /// containerd, runc and CNI plugins from the distribution's packages (/usr/bin, /usr/lib/cni).
+    Packages,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    #[default]
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+/// The JSON Schema of the topology file, generated from the raw types above (`hardway schema`).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(RawTopology);
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
+}

@@ -1,0 +1,63 @@
+//! Supported Kubernetes releases: per minor, the default versions of the components around Kubernetes.
+
+use super::Version;
+
+/// One supported minor release and the component versions used with it by default (each can be
+/// overridden in the topology under `binaries.versions`).
+///
+/// Sources: kubeadm's `cmd/kubeadm/app/constants/constants.go` on each release branch
+/// (`DefaultEtcdVersion`, `PauseVersion`, `CoreDNSVersion`) for 1.33-1.35; 1.36 and 1.37 keep the 1.35
+/// line's etcd 3.6 and pause 3.10.1 until verified otherwise. crictl follows the Kubernetes minor
+/// (cri-tools releases one per minor).
+#[derive(Debug)]
+pub struct Minor {
+    pub minor: u32,
+    pub etcd: &'static str,
+    pub pause: &'static str,
+    pub coredns: &'static str,
+    pub crictl: &'static str,
+    pub containerd: &'static str,
+    pub runc: &'static str,
+    pub cni_plugins: &'static str,
+}
+
+/// Supported minors, oldest first.
+#[rustfmt::skip]
+pub const MINORS: &[Minor] = &[
+    Minor { minor: 33, etcd: "3.5.21", pause: "3.10",   coredns: "v1.12.0", crictl: "1.33.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
+    Minor { minor: 34, etcd: "3.6.4",  pause: "3.10.1", coredns: "v1.12.1", crictl: "1.34.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
+    Minor { minor: 35, etcd: "3.6.6",  pause: "3.10.1", coredns: "v1.13.1", crictl: "1.35.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
+    Minor { minor: 36, etcd: "3.6.6",  pause: "3.10.1", coredns: "v1.13.1", crictl: "1.36.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
+    Minor { minor: 37, etcd: "3.6.6",  pause: "3.10.1", coredns: "v1.13.1", crictl: "1.37.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
+];
+
+pub fn lookup(v: Version) -> Option<&'static Minor> {
+    if v.major != 1 {
+        return None;
+    }
+    MINORS.iter().find(|m| m.minor == v.minor)
+}
+
+pub fn is_supported(v: Version) -> bool {
+    lookup(v).is_some()
+}
+
+pub fn supported_list() -> String {
+    MINORS.iter().map(|m| format!("1.{}", m.minor)).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_contiguous() {
+        for w in MINORS.windows(2) {
+            assert_eq!(w[0].minor + 1, w[1].minor);
+        }
+        assert!(is_supported(Version { major: 1, minor: 36, patch: 2 }));
+        assert!(!is_supported(Version { major: 2, minor: 36, patch: 0 }));
+        assert!(!is_supported(Version { major: 1, minor: 32, patch: 0 }));
+        assert_eq!(supported_list(), "1.33, 1.34, 1.35, 1.36, 1.37");
+    }
+}

@@ -1,0 +1,225 @@
+//! The install script each node runs once from cloud-init: host prerequisites, downloads checked
+//! with sha256 (or, for preinstalled binaries, where each one is), and the packages it needs.
+
+use crate::bundle::{Bundle, MODE_EXEC};
+use crate::catalog::paths;
+use crate::error::Result;
+use crate::fmt::templates;
+use crate::model::{Arch, BinarySource, Node, Role, Runtime, Topology};
+use serde::Serialize;
+
+/// A download of the install script.
+#[derive(Serialize, Debug, Clone)]
+pub struct Download {
+    pub component: &'static str,
+    pub version: String,
+    pub arch: &'static str,
+    pub url: String,
+    /// File name in the script's temporary directory.
+    pub file: String,
+    /// Pinned in the topology, or empty: then taken from `sums_url`.
+    pub sha256: String,
+    pub sums_url: String,
+    /// Shell commands that install the verified file.
+    pub install: Vec<String>,
+}
+
+fn k8s_download(t: &Topology, arch: Arch, name: &'static str) -> Download {
+    let url = format!("{}/v{}/bin/linux/{}/{name}", t.binaries.base_url, t.version, arch.as_str());
+    Download {
+        component: name,
+        version: t.version.to_string(),
+        arch: arch.as_str(),
+        sha256: pinned(t, name, arch),
+        sums_url: format!("{url}.sha256"),
+        url,
+        file: name.to_string(),
+        install: vec![format!("install -m 0755 \"$tmp/{name}\" /usr/local/bin/{name}")],
+    }
+}
+
+fn pinned(t: &Topology, component: &str, arch: Arch) -> String {
+    t.binaries.sha256.get(&format!("{component}/{}", arch.as_str())).cloned().unwrap_or_default()
+}
+
+/// Everything the node downloads, in install order (empty for `preinstalled`).
+pub fn downloads(t: &Topology, n: &Node) -> Vec<Download> {
+    if n.binaries == BinarySource::Preinstalled {
+        return Vec::new();
+    }
+    let arch = n.arch;
+    let a = arch.as_str();
+    let v = &t.binaries.versions;
+    let rb = &t.binaries.runtime_base_url;
+    let mut out = Vec::new();
+    if n.has(Role::Etcd) {
+        let dir = format!("etcd-v{}-linux-{a}", v.etcd);
+        let file = format!("{dir}.tar.gz");
+        out.push(Download {
+            component: "etcd",
+            version: v.etcd.clone(),
+            arch: a,
+            url: format!("{}/v{}/{file}", t.binaries.etcd_base_url, v.etcd),
+            sha256: pinned(t, "etcd", arch),
+            sums_url: format!("{}/v{}/SHA256SUMS", t.binaries.etcd_base_url, v.etcd),
+            install: vec![
+                format!("tar -xzf \"$tmp/{file}\" -C \"$tmp\""),
+                format!("install -m 0755 \"$tmp/{dir}/etcd\" \"$tmp/{dir}/etcdctl\" /usr/local/bin/"),
+            ],
+            file,
+        });
+    }
+    if n.has(Role::ControlPlane) {
+        for name in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+            out.push(k8s_download(t, arch, name));
+        }
+    }
+    if n.has(Role::ControlPlane) || n.has(Role::Worker) {
+        out.push(k8s_download(t, arch, "kubectl"));
+    }
+    if n.has(Role::Worker) {
+        for name in ["kubelet", "kube-proxy"] {
+            out.push(k8s_download(t, arch, name));
+        }
+        if t.binaries.runtime == Runtime::Tarballs {
+            let file = format!("containerd-{}-linux-{a}.tar.gz", v.containerd);
+            let url = format!("{rb}/containerd/containerd/releases/download/v{}/{file}", v.containerd);
+            out.push(Download {
+                component: "containerd",
+                version: v.containerd.clone(),
+                arch: a,
+                sha256: pinned(t, "containerd", arch),
+                sums_url: format!("{url}.sha256sum"),
+                url,
+                install: vec![format!("tar -xzf \"$tmp/{file}\" -C /usr/local")],
+                file,
+            });
+            let file = format!("runc.{a}");
+            let base = format!("{rb}/opencontainers/runc/releases/download/v{}", v.runc);
+            out.push(Download {
+                component: "runc",
+                version: v.runc.clone(),
+                arch: a,
+                url: format!("{base}/{file}"),
+                sha256: pinned(t, "runc", arch),
+                sums_url: format!("{base}/runc.sha256sum"),
+                install: vec![format!("install -m 0755 \"$tmp/{file}\" /usr/local/sbin/runc")],
+                file,
+            });
+            let file = format!("cni-plugins-linux-{a}-v{}.tgz", v.cni_plugins);
+            let url = format!("{rb}/containernetworking/plugins/releases/download/v{}/{file}", v.cni_plugins);
+            out.push(Download {
+                component: "cni-plugins",
+                version: v.cni_plugins.clone(),
+                arch: a,
+                sha256: pinned(t, "cni-plugins", arch),
+                sums_url: format!("{url}.sha256"),
+                url,
+                install: vec![format!("tar -xzf \"$tmp/{file}\" -C /opt/cni/bin")],
+                file,
+            });
+        }
+        // Distributions do not package crictl consistently: always the release tarball.
+        let file = format!("crictl-v{}-linux-{a}.tar.gz", v.crictl);
+        let url = format!("{rb}/kubernetes-sigs/cri-tools/releases/download/v{}/{file}", v.crictl);
+        out.push(Download {
+            component: "crictl",
+            version: v.crictl.clone(),
+            arch: a,
+            sha256: pinned(t, "crictl", arch),
+            sums_url: format!("{url}.sha256"),
+            url,
+            install: vec![format!("tar -xzf \"$tmp/{file}\" -C /usr/local/bin crictl")],
+            file,
+        });
+    }
+    out
+}
+
+/// Debian/Ubuntu packages the node installs through cloud-init (none for `preinstalled`).
+pub fn packages(t: &Topology, n: &Node) -> Vec<&'static str> {
+    if n.binaries == BinarySource::Preinstalled {
+        return Vec::new();
+    }
+    let mut p = vec!["ca-certificates", "curl"];
+    if n.has(Role::LoadBalancer) {
+        p.push("haproxy");
+    }
+    if n.has(Role::Worker) {
+        p.extend(["conntrack", "ipset", "iptables", "socat"]);
+        if t.binaries.runtime == Runtime::Packages {
+            p.extend(["containerd", "runc", "containernetworking-plugins"]);
+        }
+    }
+    p
+}
+
+fn required_binaries(t: &Topology, n: &Node) -> Vec<&'static str> {
+    let mut r = Vec::new();
+    if n.has(Role::LoadBalancer) {
+        r.push("haproxy");
+    }
+    if n.has(Role::Etcd) {
+        r.extend(["etcd", "etcdctl"]);
+    }
+    if n.has(Role::ControlPlane) {
+        r.extend(["kube-apiserver", "kube-controller-manager", "kube-scheduler"]);
+    }
+    if n.has(Role::Worker) {
+        r.extend(["kubelet", "kube-proxy", "containerd", "runc"]);
+        r.push(match t.binaries.runtime {
+            Runtime::Tarballs => "/opt/cni/bin/bridge",
+            Runtime::Packages => "/usr/lib/cni/bridge",
+        });
+    }
+    r
+}
+
+#[derive(Serialize)]
+struct Dir {
+    path: &'static str,
+    mode: &'static str,
+}
+
+/// What an install script says.
+#[derive(Serialize)]
+struct Install<'a> {
+    node: &'a str,
+    cluster: &'a str,
+    version: String,
+    roles: String,
+    dirs: Vec<Dir>,
+    downloads: Vec<Download>,
+    required: Vec<&'static str>,
+    worker: bool,
+    units: Vec<&'static str>,
+}
+
+/// Adds `nodes/<name>/install.sh`.
+pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> {
+    let mut dirs = Vec::new();
+    if n.has(Role::Etcd) {
+        dirs.push(Dir { path: "/var/lib/etcd", mode: "0700" });
+    }
+    if n.has(Role::ControlPlane) {
+        dirs.push(Dir { path: "/var/log/kubernetes", mode: "0750" });
+    }
+    if n.has(Role::Worker) {
+        dirs.push(Dir { path: "/etc/kubernetes", mode: "0755" });
+        if t.binaries.runtime == Runtime::Tarballs {
+            dirs.push(Dir { path: "/opt/cni/bin", mode: "0755" });
+        }
+    }
+    let install = Install {
+        node: &n.name,
+        cluster: &t.name,
+        version: t.version.to_string(),
+        roles: n.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+        dirs,
+        downloads: downloads(t, n),
+        required: required_binaries(t, n),
+        worker: n.has(Role::Worker),
+        units: super::units::node_units(t, n),
+    };
+    b.add(paths::node_path(&n.name, paths::INSTALL_SCRIPT), templates::render("install.sh.j2", install)?, MODE_EXEC)
+}

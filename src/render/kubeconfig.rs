@@ -1,0 +1,71 @@
+//! Kubeconfigs: one per certificate of each profile in the kubeconfig table, rendered to YAML.
+
+use super::pki::{Issued, Pki};
+use crate::catalog::kubeconfigs::{KubeconfigProfile, Server, KUBECONFIGS};
+use crate::catalog::paths;
+use crate::error::Result;
+use crate::fmt::templates;
+use crate::model::Topology;
+use base64::Engine;
+use rayon::prelude::*;
+
+/// One rendered kubeconfig.
+#[derive(Debug)]
+pub struct Kubeconfig {
+    pub profile: &'static KubeconfigProfile,
+    pub node: Option<String>,
+    pub path: String,
+    pub user: String,
+    pub groups: Vec<String>,
+    pub server: String,
+    pub text: String,
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+}
+
+fn render_one(t: &Topology, p: &'static KubeconfigProfile, cert: &Issued, ca: &Issued) -> Result<Kubeconfig> {
+    let server = match p.server {
+        Server::Endpoint => t.endpoint_url(),
+        Server::Local => t.local_url(),
+    };
+    let user = cert.common_name.clone();
+    let groups: Vec<String> = cert.profile.org.iter().map(|o| o.to_string()).collect();
+    let text = templates::render(
+        "kubeconfig.yaml.j2",
+        minijinja::context! {
+            purpose => p.purpose,
+            cluster => t.name.as_str(),
+            server => server,
+            user => user,
+            groups => groups,
+            context => format!("{}@{}", user, t.name),
+            ca_data => b64(&ca.cert_pem),
+            cert_data => b64(&cert.cert_pem),
+            key_data => if cert.key_redacted { cert.key_pem.trim_end().to_string() } else { b64(&cert.key_pem) },
+        },
+    )?;
+    Ok(Kubeconfig {
+        profile: p,
+        node: cert.node.clone(),
+        path: paths::kubeconfig_path(p, cert.node.as_deref()),
+        user,
+        groups,
+        server,
+        text,
+    })
+}
+
+/// Renders every kubeconfig of the table: one per certificate of its profile (so per node where the
+/// certificate is per node).
+pub fn build_all(t: &Topology, pki: &Pki) -> Result<Vec<Kubeconfig>> {
+    let mut todo = Vec::new();
+    for p in KUBECONFIGS {
+        for cert in pki.certs.iter().filter(|c| c.profile.name == p.cert) {
+            todo.push((p, cert, pki.get(cert.issuer_name(), None)?));
+        }
+    }
+    // One per worker: on every core of the pool, in table order.
+    todo.par_iter().map(|(p, cert, ca)| render_one(t, p, cert, ca)).collect()
+}

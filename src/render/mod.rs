@@ -1,0 +1,138 @@
+//! The render pipeline, pure: a validated topology and the seed in, a `Bundle` out. Nothing here
+//! reads the clock, the environment, the file system, OS randomness or the machine (clippy's
+//! disallowed-methods enforces it); work runs on a thread pool of the size `Options` says, and the
+//! bytes never depend on that size.
+
+pub mod addons;
+pub mod bootstrap;
+pub mod encryption;
+pub mod host;
+pub mod index;
+pub mod install;
+pub mod keys;
+pub mod kubeconfig;
+pub mod pki;
+pub mod placement;
+pub mod readme;
+pub mod redact;
+pub mod seed;
+pub mod units;
+pub mod userdata;
+
+use crate::bundle::{Bundle, MODE_PUBLIC, MODE_SECRET};
+use crate::catalog::paths;
+use crate::error::{Error, Result};
+use crate::model::Topology;
+use rayon::prelude::*;
+use seed::Secrets;
+
+/// How to render.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Replace every secret (private keys, encryption keys, bootstrap tokens, and the same material in
+    /// kubeconfigs and user-data) with a placeholder naming it and fingerprinting its value.
+    pub redact: bool,
+    /// Real keys from the seed, or stand-ins of the same sizes (to predict sizes; see `predict_sizes`).
+    pub keys: keys::KeyMode,
+    /// Threads to render on (speed only: the bytes are the same for any count).
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { redact: false, keys: keys::KeyMode::Derived, threads: 1 }
+    }
+}
+
+/// Renders the whole bundle on one thread. The same topology and secrets give the same bytes on
+/// every machine.
+pub fn render(t: &Topology, secrets: &Secrets) -> Result<Bundle> {
+    render_with(t, secrets, Options::default())
+}
+
+/// `render` with options (threads, a redacted bundle safe to commit, stand-in keys).
+pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.max(1))
+        .build()
+        .map_err(|e| Error::internal("thread pool", e))?;
+    pool.install(|| pipeline(t, secrets, opts))
+}
+
+/// Renders with stand-in keys (no secret needed; RSA without the cost of key generation) to learn what
+/// the sizes of a real render will be: `Err(Error::Limit)` names every node whose user-data would be
+/// over the budget. The stand-ins' sizes match real keys' to within a few bytes.
+pub fn predict_sizes(t: &Topology, threads: usize) -> Result<()> {
+    let opts = Options { keys: keys::KeyMode::StandIn, threads, ..Options::default() };
+    render_with(t, &Secrets::from_seed([0; 32]), opts).map(drop).map_err(|e| match e {
+        Error::Limit(m) => Error::Limit(format!("predicted from the sizes of keys and certificates: {m}")),
+        other => other,
+    })
+}
+
+fn pipeline(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
+    let pki = pki::issue_all(t, secrets, opts.redact, opts.keys)?;
+    let mut tokens = bootstrap::tokens(t, secrets);
+    if opts.redact {
+        for k in &mut tokens {
+            k.secret = redact::placeholder(&format!("bootstrap token secret {}", k.id), k.secret.as_bytes());
+        }
+    }
+    let mut kcs = kubeconfig::build_all(t, &pki)?;
+    kcs.extend(bootstrap::kubeconfigs(t, &pki, &tokens)?);
+
+    let mut b = Bundle::new();
+    for c in &pki.certs {
+        let (cert, key) = c.paths();
+        b.add(cert, c.cert_pem.as_str(), MODE_PUBLIC)?;
+        b.add(key, c.key_pem.as_str(), MODE_SECRET)?;
+    }
+    b.add(paths::SA_KEY, pki.sa_private_pem.as_str(), MODE_SECRET)?;
+    b.add(paths::SA_PUB, pki.sa_public_pem.as_str(), MODE_PUBLIC)?;
+    for k in &kcs {
+        b.add(k.path.as_str(), k.text.as_str(), MODE_SECRET)?;
+    }
+    b.add(paths::ENCRYPTION_CONFIG, encryption::render(t, secrets, opts.redact)?, MODE_SECRET)?;
+    let manifests = addons::add(t, &pki, &tokens, &mut b)?;
+    host::add_shared(t, &mut b)?;
+    units::add_shared(t, &mut b)?;
+
+    // Each node's own files, then which files each node gets, then its user-data: per node, on
+    // every thread of the pool, collected in node order.
+    let own = t
+        .nodes
+        .par_iter()
+        .map(|n| {
+            let mut nb = Bundle::new();
+            units::add_node(t, n, &mut nb)?;
+            host::add_node(t, n, &mut nb)?;
+            install::add_install_script(t, n, &mut nb)?;
+            Ok(nb)
+        })
+        .collect::<Result<Vec<Bundle>>>()?;
+    for nb in own {
+        b.merge(nb)?;
+    }
+    let kc_index = placement::KubeconfigIndex::new(&kcs);
+    let node_files =
+        t.nodes.par_iter().map(|n| placement::files_for(t, n, &pki, &kc_index, &b)).collect::<Result<Vec<_>>>()?;
+    let user_data = t
+        .nodes
+        .par_iter()
+        .zip(&node_files)
+        .map(|(n, files)| userdata::render(t, n, files, &b))
+        .collect::<Result<Vec<_>>>()?;
+    let sizes: Vec<(usize, usize)> = user_data.iter().map(|u| (u.plain.len(), u.gzip.len())).collect();
+    if let Some(e) = userdata::over_budget(t, &node_files, &b, &sizes) {
+        return Err(e);
+    }
+    for (n, ud) in t.nodes.iter().zip(user_data) {
+        b.add(paths::user_data_plain(&n.name), ud.plain, MODE_SECRET)?;
+        b.add(paths::user_data_gzip(&n.name), ud.gzip, MODE_SECRET)?;
+    }
+    b.add(paths::INDEX, index::build(t, &pki, &kcs, &node_files, &sizes, &tokens, &manifests)?, MODE_PUBLIC)?;
+    b.add(paths::README, readme::render(t)?, MODE_PUBLIC)?;
+    let sums = b.sha256sums();
+    b.add(paths::SUMS, sums, MODE_PUBLIC)?;
+    Ok(b)
+}

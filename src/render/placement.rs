@@ -1,0 +1,105 @@
+//! Placement: which bundle file each node gets at which path with which mode, resolved from the
+//! node-file table for one node.
+
+use crate::bundle::Bundle;
+use crate::catalog::node_files::{NodeFile, Source, Source::*, When, NODE_FILES};
+use crate::catalog::{certs, paths};
+use crate::error::{Error, Result};
+use crate::model::{Node, Runtime, Topology};
+use crate::render::kubeconfig::Kubeconfig;
+use crate::render::pki::Pki;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One file on one node.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Placed {
+    /// Absolute path on the node.
+    pub path: String,
+    /// Path inside the bundle.
+    pub source: String,
+    /// Octal mode as a string, e.g. "0600".
+    pub mode: String,
+}
+
+pub fn mode_string(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+fn node_arg(per_node: bool, node: &Node) -> Option<&str> {
+    per_node.then_some(node.name.as_str())
+}
+
+/// Kubeconfigs by (profile, node), so finding a node's kubeconfig is no scan of every worker's.
+pub struct KubeconfigIndex<'a> {
+    kcs: &'a [Kubeconfig],
+    first: BTreeMap<(&'a str, Option<&'a str>), usize>,
+}
+
+impl<'a> KubeconfigIndex<'a> {
+    pub fn new(kcs: &'a [Kubeconfig]) -> KubeconfigIndex<'a> {
+        let mut first = BTreeMap::new();
+        for (i, k) in kcs.iter().enumerate() {
+            first.entry((k.profile.name, k.node.as_deref())).or_insert(i);
+        }
+        KubeconfigIndex { kcs, first }
+    }
+
+    /// The first kubeconfig of profile `name` that is `node`'s own or the cluster's.
+    fn find(&self, name: &str, node: &str) -> Option<&'a Kubeconfig> {
+        let own = self.first.get(&(name, Some(node)));
+        let cluster = self.first.get(&(name, None));
+        own.into_iter().chain(cluster).min().and_then(|&i| self.kcs.get(i))
+    }
+}
+
+/// The bundle path of a table entry for `node`.
+fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &KubeconfigIndex) -> Result<String> {
+    let cert_node = |name: &str| -> Result<Option<&str>> {
+        let p = certs::find(name).ok_or_else(|| Error::internal(name, "no such certificate profile"))?;
+        Ok(node_arg(p.scope.is_per_node(), node))
+    };
+    Ok(match source {
+        Cert(name) => pki.get(name, cert_node(name)?)?.paths().0,
+        Key(name) => pki.get(name, cert_node(name)?)?.paths().1,
+        Kubeconfig(name) => {
+            let kc = kcs.find(name, &node.name).ok_or_else(|| Error::internal(name, "kubeconfig not rendered"))?;
+            kc.path.clone()
+        }
+        SaKey => paths::SA_KEY.into(),
+        SaPub => paths::SA_PUB.into(),
+        Encryption => paths::ENCRYPTION_CONFIG.into(),
+        Shared(path) => path.into(),
+        BootstrapKubeconfig => crate::render::bootstrap::kubeconfig_path(t, node),
+        Own(rel) => paths::node_path(&node.name, rel),
+    })
+}
+
+/// Every file `node` needs, sorted by path on the node, each path once; the mode is the one the
+/// bundle gives the source file.
+pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &KubeconfigIndex, bundle: &Bundle) -> Result<Vec<Placed>> {
+    let mut out: Vec<Placed> = Vec::new();
+    let applies = |f: &NodeFile| {
+        f.role.is_none_or(|r| node.has(r))
+            && match f.when {
+                When::Always => true,
+                When::RuntimeTarballs => t.binaries.runtime == Runtime::Tarballs,
+                When::KubeletCertificates => node.has_kubelet_certs(),
+                When::KubeletBootstrap => node.bootstraps(),
+                When::RoutesPods => crate::render::host::routes_pods(t, node),
+            }
+    };
+    for f in NODE_FILES.iter().filter(|f| applies(f)) {
+        if out.iter().any(|p| p.path == f.path) {
+            continue; // e.g. etcd/ca.crt on a stacked controlplane+etcd node
+        }
+        let source = resolve(t, f.source, node, pki, kcs)?;
+        let mode = bundle
+            .get(&source)
+            .ok_or_else(|| Error::internal(&node.name, format!("{source} is not in the bundle")))?
+            .mode;
+        out.push(Placed { path: f.path.to_string(), source, mode: mode_string(mode) });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}

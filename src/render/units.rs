@@ -1,0 +1,346 @@
+//! systemd units with version-checked flags: one table of flags per component and Kubernetes minor
+//! (catalog::flags), every argument escaped for systemd (fmt::escape::systemd_word).
+
+use crate::bundle::{Bundle, MODE_PUBLIC};
+use crate::catalog::flags::{self, Component};
+use crate::catalog::paths;
+use crate::error::{Error, Result};
+use crate::fmt::escape::systemd_word;
+use crate::fmt::templates;
+use crate::model::{net, Node, Role, Topology};
+use serde::Serialize;
+
+/// Flags of one component for one Kubernetes minor: every flag is checked against the version table.
+struct Flags {
+    component: Component,
+    minor: u32,
+    args: Vec<String>,
+}
+
+impl Flags {
+    fn new(component: Component, t: &Topology) -> Flags {
+        Flags { component, minor: t.version.minor, args: Vec::new() }
+    }
+    fn add(&mut self, name: &str, value: impl std::fmt::Display) -> Result<&mut Flags> {
+        if !flags::accepts(self.component, name, self.minor) {
+            return Err(Error::internal(
+                "units",
+                format!("--{name} is not accepted by {:?} of Kubernetes 1.{}", self.component, self.minor),
+            ));
+        }
+        self.args.push(systemd_word(&format!("--{name}={value}")));
+        Ok(self)
+    }
+}
+
+#[derive(Serialize, Default)]
+struct Unit {
+    comment: String,
+    description: String,
+    documentation: &'static str,
+    after: Vec<&'static str>,
+    wants: Vec<&'static str>,
+    requires: Vec<&'static str>,
+    service: Vec<&'static str>,
+    exec: &'static str,
+    args: Vec<String>,
+}
+
+fn render_unit(u: &Unit) -> Result<String> {
+    templates::render("unit.service.j2", u)
+}
+
+const RESTART: &[&str] = &["Restart=on-failure", "RestartSec=5", "LimitNOFILE=65536"];
+
+fn etcd_unit(t: &Topology, n: &Node) -> Result<String> {
+    let ip = net::url(&n.internal_ip.to_string(), 2379);
+    let peer = net::url(&n.internal_ip.to_string(), 2380);
+    let cluster: Vec<String> = t
+        .nodes_with(Role::Etcd)
+        .map(|m| format!("{}={}", m.name, net::url(&m.internal_ip.to_string(), 2380)))
+        .collect();
+    let pki = "/etc/kubernetes/pki/etcd";
+    let mut f = Flags::new(Component::Etcd, t);
+    f.add("name", &n.name)?
+        .add("data-dir", "/var/lib/etcd")?
+        .add("cert-file", format!("{pki}/server.crt"))?
+        .add("key-file", format!("{pki}/server.key"))?
+        .add("peer-cert-file", format!("{pki}/peer.crt"))?
+        .add("peer-key-file", format!("{pki}/peer.key"))?
+        .add("trusted-ca-file", format!("{pki}/ca.crt"))?
+        .add("peer-trusted-ca-file", format!("{pki}/ca.crt"))?
+        .add("client-cert-auth", "true")?
+        .add("peer-client-cert-auth", "true")?
+        .add("listen-client-urls", format!("{ip},https://127.0.0.1:2379"))?
+        .add("advertise-client-urls", &ip)?
+        .add("listen-peer-urls", &peer)?
+        .add("initial-advertise-peer-urls", &peer)?
+        .add("initial-cluster", cluster.join(","))?
+        .add("initial-cluster-token", &t.name)?
+        .add("initial-cluster-state", "new")?
+        .add("listen-metrics-urls", "http://127.0.0.1:2381")?;
+    render_unit(&Unit {
+        comment: format!(
+            "etcd member {} of {} ({} members, mutual TLS with the etcd CA).",
+            n.name,
+            t.name,
+            cluster.len()
+        ),
+        description: format!("etcd member {}", n.name),
+        documentation: "https://etcd.io/docs/",
+        after: vec!["network-online.target"],
+        wants: vec!["network-online.target"],
+        service: [&["Type=notify"][..], RESTART].concat(),
+        exec: "/usr/local/bin/etcd",
+        args: f.args,
+        ..Default::default()
+    })
+}
+
+fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
+    let pki = "/etc/kubernetes/pki";
+    let etcd: Vec<String> = t.nodes_with(Role::Etcd).map(|m| net::url(&m.internal_ip.to_string(), 2379)).collect();
+    let mut f = Flags::new(Component::ApiServer, t);
+    f.add("advertise-address", n.internal_ip)?
+        .add("allow-privileged", "true")?
+        .add("audit-log-maxage", 30)?
+        .add("audit-log-maxbackup", 10)?
+        .add("audit-log-maxsize", 100)?
+        .add("audit-log-path", "/var/log/kubernetes/audit.log")?
+        .add("audit-policy-file", "/etc/kubernetes/audit-policy.yaml")?
+        .add("authorization-mode", "Node,RBAC")?
+        .add("bind-address", "0.0.0.0")?
+        .add("client-ca-file", format!("{pki}/ca.crt"))?
+        .add("enable-admission-plugins", "NodeRestriction")?
+        .add("encryption-provider-config", "/etc/kubernetes/encryption-config.yaml")?
+        .add("etcd-cafile", format!("{pki}/etcd/ca.crt"))?
+        .add("etcd-certfile", format!("{pki}/apiserver-etcd-client.crt"))?
+        .add("etcd-keyfile", format!("{pki}/apiserver-etcd-client.key"))?
+        .add("etcd-servers", etcd.join(","))?
+        .add("kubelet-certificate-authority", format!("{pki}/ca.crt"))?
+        .add("kubelet-client-certificate", format!("{pki}/apiserver-kubelet-client.crt"))?
+        .add("kubelet-client-key", format!("{pki}/apiserver-kubelet-client.key"))?
+        .add("kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname")?
+        .add("proxy-client-cert-file", format!("{pki}/front-proxy-client.crt"))?
+        .add("proxy-client-key-file", format!("{pki}/front-proxy-client.key"))?
+        .add("requestheader-allowed-names", "front-proxy-client")?
+        .add("requestheader-client-ca-file", format!("{pki}/front-proxy-ca.crt"))?
+        .add("requestheader-extra-headers-prefix", "X-Remote-Extra-")?
+        .add("requestheader-group-headers", "X-Remote-Group")?
+        .add("requestheader-username-headers", "X-Remote-User")?
+        .add("secure-port", t.port)?
+        .add("service-account-issuer", format!("https://kubernetes.default.svc.{}", t.dns_domain))?
+        .add("service-account-key-file", format!("{pki}/sa.pub"))?
+        .add("service-account-signing-key-file", format!("{pki}/sa.key"))?
+        .add("service-cluster-ip-range", t.service_cidr)?
+        .add("service-node-port-range", "30000-32767")?
+        .add("tls-cert-file", format!("{pki}/apiserver.crt"))?
+        .add("tls-private-key-file", format!("{pki}/apiserver.key"))?;
+    if t.bootstrap_enabled() {
+        f.add("enable-bootstrap-token-auth", "true")?;
+    }
+    f.add("v", 2)?;
+    let stacked = n.has(Role::Etcd);
+    render_unit(&Unit {
+        comment: format!(
+            "kube-apiserver on {} ({} etcd: {}).",
+            n.name,
+            if stacked { "stacked" } else { "external" },
+            etcd.join(" ")
+        ),
+        description: format!("Kubernetes API server on {}", n.name),
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/",
+        after: if stacked { vec!["network-online.target", "etcd.service"] } else { vec!["network-online.target"] },
+        wants: vec!["network-online.target"],
+        service: RESTART.to_vec(),
+        exec: "/usr/local/bin/kube-apiserver",
+        args: f.args,
+        ..Default::default()
+    })
+}
+
+fn kcm_unit(t: &Topology) -> Result<String> {
+    let pki = "/etc/kubernetes/pki";
+    let kc = "/etc/kubernetes/controller-manager.conf";
+    let mut f = Flags::new(Component::ControllerManager, t);
+    f.add("allocate-node-cidrs", "false")?
+        .add("authentication-kubeconfig", kc)?
+        .add("authorization-kubeconfig", kc)?
+        .add("bind-address", "127.0.0.1")?
+        .add("client-ca-file", format!("{pki}/ca.crt"))?
+        .add("cluster-cidr", t.pod_cidr)?
+        .add("cluster-name", &t.name)?
+        .add("cluster-signing-cert-file", format!("{pki}/ca.crt"))?
+        .add("cluster-signing-key-file", format!("{pki}/ca.key"))?
+        .add("controllers", "*,bootstrapsigner,tokencleaner")?
+        .add("kubeconfig", kc)?
+        .add("leader-elect", "true")?
+        .add("requestheader-client-ca-file", format!("{pki}/front-proxy-ca.crt"))?
+        .add("root-ca-file", format!("{pki}/ca.crt"))?
+        .add("service-account-private-key-file", format!("{pki}/sa.key"))?
+        .add("service-cluster-ip-range", t.service_cidr)?
+        .add("use-service-account-credentials", "true")?
+        .add("v", 2)?;
+    render_unit(&Unit {
+        comment: "kube-controller-manager, leader-elected across the controlplane nodes; pod ranges are hardway's (allocate-node-cidrs=false).".into(),
+        description: "Kubernetes controller manager".into(),
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/",
+        after: vec!["kube-apiserver.service"],
+        service: RESTART.to_vec(),
+        exec: "/usr/local/bin/kube-controller-manager",
+        args: f.args,
+        ..Default::default()
+    })
+}
+
+fn scheduler_unit(t: &Topology) -> Result<String> {
+    let kc = "/etc/kubernetes/scheduler.conf";
+    let mut f = Flags::new(Component::Scheduler, t);
+    f.add("config", "/etc/kubernetes/kube-scheduler.yaml")?
+        .add("authentication-kubeconfig", kc)?
+        .add("authorization-kubeconfig", kc)?
+        .add("bind-address", "127.0.0.1")?
+        .add("v", 2)?;
+    render_unit(&Unit {
+        comment: "kube-scheduler, leader-elected across the controlplane nodes.".into(),
+        description: "Kubernetes scheduler".into(),
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/",
+        after: vec!["kube-apiserver.service"],
+        service: RESTART.to_vec(),
+        exec: "/usr/local/bin/kube-scheduler",
+        args: f.args,
+        ..Default::default()
+    })
+}
+
+fn containerd_unit() -> Result<String> {
+    render_unit(&Unit {
+        comment: "containerd from its release tarball (the upstream unit).".into(),
+        description: "containerd container runtime".into(),
+        documentation: "https://containerd.io",
+        after: vec!["network.target", "local-fs.target"],
+        service: vec![
+            "ExecStartPre=-/sbin/modprobe overlay",
+            "Type=notify",
+            "Delegate=yes",
+            "KillMode=process",
+            "Restart=always",
+            "RestartSec=5",
+            "LimitNPROC=infinity",
+            "LimitCORE=infinity",
+            "TasksMax=infinity",
+            "OOMScoreAdjust=-999",
+        ],
+        exec: "/usr/local/bin/containerd",
+        ..Default::default()
+    })
+}
+
+fn kubelet_unit(t: &Topology, n: &Node) -> Result<String> {
+    let mut f = Flags::new(Component::Kubelet, t);
+    f.add("config", "/var/lib/kubelet/config.yaml")?;
+    if n.bootstraps() {
+        f.add("bootstrap-kubeconfig", "/etc/kubernetes/bootstrap-kubelet.conf")?;
+    }
+    f.add("kubeconfig", "/etc/kubernetes/kubelet.conf")?
+        .add("hostname-override", &n.name)?
+        .add("node-ip", n.internal_ip)?
+        .add("v", 2)?;
+    render_unit(&Unit {
+        comment: format!(
+            "kubelet on {} (identity system:node:{}; {}).",
+            n.name,
+            n.name,
+            if n.bootstraps() { "certificates by TLS bootstrap" } else { "certificates from the bundle" }
+        ),
+        description: format!("Kubernetes kubelet on {}", n.name),
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/",
+        after: vec!["containerd.service"],
+        requires: vec!["containerd.service"],
+        service: vec!["Restart=always", "RestartSec=10"],
+        exec: "/usr/local/bin/kubelet",
+        args: f.args,
+        ..Default::default()
+    })
+}
+
+fn kube_proxy_unit(t: &Topology, n: &Node) -> Result<String> {
+    let mut f = Flags::new(Component::KubeProxy, t);
+    f.add("config", "/var/lib/kube-proxy/config.yaml")?.add("hostname-override", &n.name)?.add("v", 2)?;
+    render_unit(&Unit {
+        comment: format!("kube-proxy on {} (iptables mode).", n.name),
+        description: format!("Kubernetes kube-proxy on {}", n.name),
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-proxy/",
+        after: vec!["network-online.target"],
+        wants: vec!["network-online.target"],
+        service: vec!["Restart=always", "RestartSec=10"],
+        exec: "/usr/local/bin/kube-proxy",
+        args: f.args,
+        ..Default::default()
+    })
+}
+
+/// The systemd units the node runs, in the order cloud-init enables and starts them.
+pub fn node_units(t: &Topology, n: &Node) -> Vec<&'static str> {
+    let mut u = Vec::new();
+    if super::host::routes_pods(t, n) {
+        u.push("hardway-routes.service");
+    }
+    if n.has(Role::LoadBalancer) {
+        u.push("haproxy.service");
+    }
+    if n.has(Role::Worker) {
+        u.push("containerd.service");
+    }
+    if n.has(Role::Etcd) {
+        u.push("etcd.service");
+    }
+    if n.has(Role::ControlPlane) {
+        u.extend(["kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service"]);
+    }
+    if n.has(Role::Worker) {
+        u.extend(["kubelet.service", "kube-proxy.service"]);
+    }
+    u
+}
+
+/// Adds the units every node of a role shares: controller-manager, scheduler, containerd (tarball
+/// runtime) and the pod routes.
+pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
+    b.add(paths::KCM_UNIT, kcm_unit(t)?, MODE_PUBLIC)?;
+    b.add(paths::SCHEDULER_UNIT, scheduler_unit(t)?, MODE_PUBLIC)?;
+    b.add(paths::CONTAINERD_UNIT, containerd_unit()?, MODE_PUBLIC)?;
+    if t.pod_routes == crate::model::PodRoutes::Static {
+        b.add(
+            paths::ROUTES_UNIT,
+            render_unit(&Unit {
+                comment: "Routes to the pod ranges of the other workers (pod-to-pod traffic across nodes).".into(),
+                description: "hardway pod network routes".into(),
+                documentation: "file:/etc/hardway/pod-routes",
+                after: vec!["network-online.target"],
+                wants: vec!["network-online.target"],
+                service: vec!["Type=oneshot", "RemainAfterExit=yes"],
+                exec: "/usr/local/lib/hardway/routes.sh",
+                ..Default::default()
+            })?,
+            MODE_PUBLIC,
+        )?;
+    }
+    Ok(())
+}
+
+/// Adds the node's own units: etcd, kube-apiserver, kubelet, kube-proxy (those its roles run).
+pub fn add_node(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> {
+    let p = |rel: &str| paths::node_path(&n.name, rel);
+    if n.has(Role::Etcd) {
+        b.add(p(paths::ETCD_UNIT), etcd_unit(t, n)?, MODE_PUBLIC)?;
+    }
+    if n.has(Role::ControlPlane) {
+        b.add(p(paths::APISERVER_UNIT), apiserver_unit(t, n)?, MODE_PUBLIC)?;
+    }
+    if n.has(Role::Worker) {
+        b.add(p(paths::KUBELET_UNIT), kubelet_unit(t, n)?, MODE_PUBLIC)?;
+        b.add(p(paths::KUBE_PROXY_UNIT), kube_proxy_unit(t, n)?, MODE_PUBLIC)?;
+    }
+    Ok(())
+}

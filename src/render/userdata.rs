@@ -1,0 +1,156 @@
+//! Per-node cloud-init user-data: a `#cloud-config` document, a serde struct written by serde-saphyr
+//! (file contents as literal blocks), that writes every file of the node, sets its name, installs
+//! its packages, runs install.sh and starts its units in order; and its gzip copy (flate2, best
+//! compression, mtime 0), checked against `userData.budgetBytes`.
+
+use super::placement::Placed;
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use crate::fmt::templates;
+use crate::model::{KeyAlgorithm, Node, PodRoutes, Topology};
+use base64::Engine;
+use serde::Serialize;
+use std::io::Write;
+
+#[derive(Serialize)]
+struct CloudConfig<'a> {
+    write_files: Vec<WriteFile<'a>>,
+    hostname: &'a str,
+    preserve_hostname: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    package_update: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    packages: Vec<&'a str>,
+    runcmd: Vec<Vec<&'a str>>,
+}
+
+#[derive(Serialize)]
+struct WriteFile<'a> {
+    path: &'a str,
+    owner: &'static str,
+    permissions: &'a str,
+    encoding: &'static str,
+    content: Content<'a>,
+}
+
+/// Text as a literal block (serde-saphyr quotes it instead where YAML cannot carry it verbatim);
+/// anything that is not UTF-8 as base64.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(serde_saphyr::LitStr<'a>),
+    Base64(String),
+}
+
+/// A node's user-data, plain and gzipped.
+pub struct UserData {
+    pub plain: Vec<u8>,
+    pub gzip: Vec<u8>,
+}
+
+/// Whether a node's file is a cluster-level one (the same bytes on every node that has it).
+fn is_shared(f: &Placed) -> bool {
+    !f.source.starts_with("nodes/")
+}
+
+/// Renders the user-data of node `n` from its file list, contents taken from the bundle.
+pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Result<UserData> {
+    let mut write_files = Vec::with_capacity(files.len());
+    // Cluster-level files first, then the node's own, each in path order.
+    for f in files.iter().filter(|f| is_shared(f)).chain(files.iter().filter(|f| !is_shared(f))) {
+        let entry =
+            bundle.get(&f.source).ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
+        let (encoding, content) = match std::str::from_utf8(&entry.bytes) {
+            Ok(text) => ("text/plain", Content::Text(serde_saphyr::LitStr(text))),
+            Err(_) => ("b64", Content::Base64(base64::engine::general_purpose::STANDARD.encode(&entry.bytes))),
+        };
+        write_files.push(WriteFile { path: &f.path, owner: "root:root", permissions: &f.mode, encoding, content });
+    }
+    let packages = super::install::packages(t, n);
+    let units = super::units::node_units(t, n);
+    let mut runcmd: Vec<Vec<&str>> =
+        vec![vec!["/usr/local/lib/hardway/install.sh"], vec!["systemctl", "daemon-reload"]];
+    runcmd.extend(units.iter().map(|u| vec!["systemctl", "enable", "--now", *u]));
+    let doc = CloudConfig {
+        write_files,
+        hostname: &n.name,
+        preserve_hostname: false,
+        package_update: !packages.is_empty(),
+        packages,
+        runcmd,
+    };
+    let mut plain = templates::render(
+        "user-data-head.yaml.j2",
+        minijinja::context! { node => n.name.as_str(), cluster => t.name.as_str(), version => t.version.to_string() },
+    )?;
+    plain.push_str(&serde_saphyr::to_string(&doc).map_err(|e| Error::internal(&n.name, e))?);
+    let gzip = gzip(plain.as_bytes())?;
+    Ok(UserData { plain: plain.into_bytes(), gzip })
+}
+
+/// One gzip member of `bytes` at the best compression, with mtime 0 (flate2 over miniz_oxide, pure
+/// Rust: the same bytes on every machine).
+pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut w =
+        flate2::GzBuilder::new().mtime(0).write(Vec::with_capacity(bytes.len() / 2), flate2::Compression::best());
+    w.write_all(bytes).map_err(|e| Error::internal("gzip", e))?;
+    w.finish().map_err(|e| Error::internal("gzip", e))
+}
+
+pub fn over_budget(
+    t: &Topology,
+    node_files: &[Vec<Placed>],
+    bundle: &Bundle,
+    sizes: &[(usize, usize)],
+) -> Option<Error> {
+    let mut lines = Vec::new();
+    for ((n, files), (plain, gz)) in t.nodes.iter().zip(node_files).zip(sizes) {
+        if *gz <= t.user_data_budget {
+            continue;
+        }
+        let mut by_size: Vec<(usize, &str)> =
+            files.iter().filter_map(|f| bundle.get(&f.source).map(|e| (e.bytes.len(), f.path.as_str()))).collect();
+        by_size.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let largest: Vec<String> = by_size.iter().take(3).map(|(s, p)| format!("{p} ({s} bytes)")).collect();
+        lines.push(format!(
+            "  - {}: {gz} bytes gzipped ({plain} plain); largest files: {}",
+            n.name,
+            largest.join(", ")
+        ));
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let mut ways = Vec::new();
+    if t.key_algorithm != KeyAlgorithm::EcdsaP256 {
+        ways.push("pki.keyAlgorithm: ecdsa-p256 (RSA keys and certificates are several times larger)".to_string());
+    }
+    ways.push("a larger userData.budgetBytes where the cloud allows it (EC2 16384, Azure 65535, GCP 262144)".into());
+    if t.pod_routes == PodRoutes::Static {
+        ways.push("network.podRoutes: none for large clusters (the route table is in every node's user-data)".into());
+    }
+    Some(Error::Limit(format!(
+        "user-data of {} node{} is over the budget of {} bytes (userData.budgetBytes) even gzipped:\n{}\nways out: {}",
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" },
+        t.user_data_budget,
+        lines.join("\n"),
+        ways.join("; ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gzip_is_one_timeless_member_that_unpacks() {
+        use std::io::Read;
+        let text = include_bytes!("../../templates/install.sh.j2");
+        let g = super::gzip(text).unwrap();
+        assert_eq!(&g[..4], &[0x1f, 0x8b, 8, 0], "gzip magic, deflate, no flags");
+        assert_eq!(&g[4..8], &[0, 0, 0, 0], "mtime must be 0");
+        assert_eq!(g, super::gzip(text).unwrap());
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&g[..]).read_to_end(&mut back).unwrap();
+        assert_eq!(&back[..], &text[..]);
+    }
+}
