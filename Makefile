@@ -2,15 +2,21 @@
 CARGO ?= cargo
 BIN := target/release/hardway
 
-.PHONY: build test unit lint fmt fmt-check golden bench demo ci clean fuzz
+.PHONY: build test unit lint fmt fmt-check golden bench demo ci clean fuzz boot-test
 
 build:
 	$(CARGO) build --release --locked
 
-# The one test command (README, .ci/run): formatting, lints, unit tests, then the integration suite
-# (golden trees, CLI, PKI, and the real programs: openssl, kubectl, etcd).
+# The one test command (README, .ci/run): formatting, lints, unit tests, the integration suite (golden
+# trees, CLI, PKI, and the real programs: openssl, kubectl, etcd, cloud-init...), then the boot test.
 test: fmt-check lint
 	$(CARGO) test --locked --release
+	$(MAKE) boot-test
+
+# Boots every node of two clusters from its user-data with real systemd and cloud-init (root,
+# systemd-nspawn, mmdebstrap; the Debian image is cached under target/boot). See tests/boot/boot.py.
+boot-test: build
+	python3 tests/boot/boot.py $(BIN)
 
 lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings

@@ -84,6 +84,17 @@ fn haproxy_accepts_the_generated_configuration() {
     assert_eq!(idx["etcd"]["topology"], "external");
     let lb = idx["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "lb-0").unwrap().clone();
     assert_eq!(lb["units"], serde_json::json!(["haproxy.service"]));
+    // HAProxy needs two descriptors per connection: maxconn must fit the drop-in's LimitNOFILE (a host
+    // with a 20,000 hard limit refused the 40,000 that maxconn 20000 wanted).
+    let dropin = text_of(&b, "config/systemd/haproxy.service.d/10-hardway.conf");
+    let limit: u64 = dropin.lines().find_map(|l| l.strip_prefix("LimitNOFILE=")).unwrap().parse().unwrap();
+    let maxconn: u64 = cfg.lines().find_map(|l| l.trim().strip_prefix("maxconn ")).unwrap().parse().unwrap();
+    assert!(2 * maxconn + 100 <= limit && limit <= 20_000, "maxconn {maxconn}, LimitNOFILE {limit}");
+    assert!(lb["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["path"] == "/etc/systemd/system/haproxy.service.d/10-hardway.conf"));
     let Some(haproxy) = tool("haproxy") else { return };
     let t = TempDir::new("haproxy");
     write_bundle(&b, t.path());

@@ -20,6 +20,8 @@ struct CloudConfig {
     packages: Vec<String>,
     write_files: Vec<WriteFile>,
     runcmd: Vec<Vec<String>>,
+    #[serde(default)]
+    bootcmd: Vec<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -108,15 +110,42 @@ fn user_data_writes_exactly_the_indexed_files_with_their_modes_and_bytes() {
                 let bundle_mode = format!("{:04o}", b.get(source).unwrap().mode);
                 assert_eq!(&bundle_mode, mode, "{ctx}: {source} mode in bundle vs index");
             }
-            // Install first, then daemon-reload, then the units in the indexed order.
-            let mut expected: Vec<Vec<String>> = vec![
-                vec!["/usr/local/lib/hardway/install.sh".into()],
-                vec!["systemctl".into(), "daemon-reload".into()],
-            ];
-            for u in node["units"].as_array().unwrap() {
-                expected.push(vec!["systemctl".into(), "enable".into(), "--now".into(), u.as_str().unwrap().into()]);
+            // One command, install.sh, which ends with daemon-reload, then enables and restarts the
+            // units in the indexed order (so a failed step starts nothing).
+            assert_eq!(cc.runcmd, vec![vec!["/usr/local/lib/hardway/install.sh".to_string()]], "{ctx}");
+            let script =
+                String::from_utf8_lossy(&b.get(&format!("nodes/{name}/install.sh")).unwrap().bytes).into_owned();
+            let tail =
+                &script[script.find("systemctl daemon-reload").unwrap_or_else(|| panic!("{ctx}: no daemon-reload"))..];
+            let restarted: Vec<String> = tail
+                .lines()
+                .filter_map(|l| l.strip_prefix("systemctl restart "))
+                .map(|u| u.trim_matches('\'').to_string())
+                .collect();
+            let units: Vec<String> =
+                node["units"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect();
+            assert_eq!(restarted, units, "{ctx}");
+            for u in &units {
+                assert!(tail.contains(&format!("systemctl enable --quiet '{u}'")), "{ctx}: {u} not enabled");
             }
-            assert_eq!(cc.runcmd, expected, "{ctx}");
+            // The directories, those holding keys 0700, are made before the files are written.
+            let bootcmd: Vec<(String, String)> = cc.bootcmd.iter().map(|c| (c[3].clone(), c[4].clone())).collect();
+            let dirs: Vec<(String, String)> = node["directories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| (d["mode"].as_str().unwrap().to_string(), d["path"].as_str().unwrap().to_string()))
+                .collect();
+            assert_eq!(bootcmd, dirs, "{ctx}");
+            for f in &files {
+                let parent = f.0.rsplit_once('/').unwrap().0;
+                if f.1 .1 == "0600" && parent.ends_with("/pki") {
+                    assert!(
+                        dirs.contains(&("0700".into(), parent.to_string())),
+                        "{ctx}: {parent} holds keys but is not 0700"
+                    );
+                }
+            }
             // Every unit that is started is written.
             for u in node["units"].as_array().unwrap() {
                 let u = u.as_str().unwrap();
@@ -190,7 +219,14 @@ fn nodes_get_what_their_roles_need_and_no_more() {
         assert!(sysctl.contains(key), "{key}");
     }
     let install = String::from_utf8(b.get("nodes/worker-0/install.sh").unwrap().bytes.clone()).unwrap();
-    for step in ["swapoff -a", "swap.target", "modprobe br_netfilter", "sysctl --system", "sha256sum -c"] {
+    for step in [
+        "swapoff -a",
+        "swap.target",
+        "for m in overlay br_netfilter",
+        "modprobe \"$m\"",
+        "sysctl -q -p",
+        "sha256sum -c",
+    ] {
         assert!(install.contains(step), "install.sh lacks {step}");
     }
     let kubelet = String::from_utf8(b.get("nodes/worker-1/kubelet-config.yaml").unwrap().bytes.clone()).unwrap();
@@ -199,6 +235,12 @@ fn nodes_get_what_their_roles_need_and_no_more() {
     {
         assert!(kubelet.contains(line), "kubelet config lacks {line:?}:\n{kubelet}");
     }
+    // The kubelet wants containerd but does not require it: a containerd that failed once must not
+    // leave the kubelet dead for good.
+    let kubelet_unit =
+        String::from_utf8(b.get("nodes/worker-1/systemd/kubelet.service").unwrap().bytes.clone()).unwrap();
+    assert!(kubelet_unit.contains("Wants=containerd.service") && kubelet_unit.contains("After=containerd.service"));
+    assert!(!kubelet_unit.contains("Requires="), "{kubelet_unit}");
     let apiserver =
         String::from_utf8(b.get("nodes/controller-1/systemd/kube-apiserver.service").unwrap().bytes.clone()).unwrap();
     for flag in [

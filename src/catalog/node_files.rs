@@ -72,6 +72,34 @@ const fn every(source: Source, path: &'static str) -> NodeFile {
     NodeFile { role: None, source, path, when: When::Always }
 }
 
+/// A directory a node needs with its mode: those holding private keys are 0700, made before any file is
+/// written (cloud-init bootcmd) and again by install.sh.
+#[derive(Debug)]
+pub struct NodeDir {
+    /// `None`: every node.
+    pub roles: &'static [Role],
+    pub path: &'static str,
+    pub mode: u32,
+    pub when: When,
+}
+
+const fn dir(roles: &'static [Role], path: &'static str, mode: u32, when: When) -> NodeDir {
+    NodeDir { roles, path, mode, when }
+}
+
+/// Directories by role, parents before children. `roles` empty: every node.
+#[rustfmt::skip]
+pub const NODE_DIRS: &[NodeDir] = &[
+    dir(&[ControlPlane, Etcd, Worker], "/etc/kubernetes", 0o755, When::Always),
+    dir(&[ControlPlane, Etcd], "/etc/kubernetes/pki", 0o700, When::Always),
+    dir(&[ControlPlane, Etcd], "/etc/kubernetes/pki/etcd", 0o700, When::Always),
+    dir(&[Etcd], "/var/lib/etcd", 0o700, When::Always),
+    dir(&[ControlPlane], "/var/log/kubernetes", 0o750, When::Always),
+    dir(&[Worker], "/var/lib/kubelet", 0o755, When::Always),
+    dir(&[Worker], "/var/lib/kubelet/pki", 0o700, When::Always),
+    dir(&[Worker], "/opt/cni/bin", 0o755, When::RuntimeTarballs),
+];
+
 /// kubeadm's layout: /etc/kubernetes/pki for the control plane, /etc/kubernetes/pki/etcd for etcd,
 /// /var/lib/kubelet/pki for the kubelet's serving pair; units in /etc/systemd/system.
 #[rustfmt::skip]
@@ -123,6 +151,7 @@ pub const NODE_FILES: &[NodeFile] = &[
     worker(Shared(nc::CRICTL_CONFIG), "/etc/crictl.yaml"),
     NodeFile { role: Some(Worker), source: Shared(nc::CONTAINERD_UNIT), path: "/etc/systemd/system/containerd.service", when: When::RuntimeTarballs },
     lb(Shared(nc::HAPROXY_CONFIG), "/etc/haproxy/haproxy.cfg"),
+    lb(Shared(nc::HAPROXY_DROPIN), "/etc/systemd/system/haproxy.service.d/10-hardway.conf"),
     lb(Cert("kubernetes-ca"), "/etc/haproxy/kubernetes-ca.crt"),
     routed(Shared(nc::POD_ROUTES), "/etc/hardway/pod-routes"),
     routed(Shared(nc::ROUTES_SCRIPT), "/usr/local/lib/hardway/routes.sh"),

@@ -26,6 +26,7 @@ pub const CNI_LOOPBACK: &str = "config/cni/99-loopback.conf";
 pub const MODULES_LOAD: &str = "config/host/modules-load.conf";
 pub const SYSCTL: &str = "config/host/sysctl.conf";
 pub const HAPROXY_CONFIG: &str = "config/haproxy/haproxy.cfg";
+pub const HAPROXY_DROPIN: &str = "config/systemd/haproxy.service.d/10-hardway.conf";
 pub const POD_ROUTES: &str = "config/network/pod-routes";
 pub const ROUTES_SCRIPT: &str = "config/network/routes.sh";
 pub const ROUTES_UNIT: &str = "config/systemd/hardway-routes.service";
@@ -38,6 +39,9 @@ pub const KUBE_PROXY_UNIT: &str = "systemd/kube-proxy.service";
 pub const KUBELET_CONFIG: &str = "kubelet-config.yaml";
 pub const CNI_BRIDGE: &str = "cni/10-bridge.conf";
 pub const INSTALL_SCRIPT: &str = "install.sh";
+
+/// On the node: what install.sh reached, "ok" or "failed: STEP" (index.json `nodeHealth`).
+pub const NODE_STATUS: &str = "/var/lib/hardway/status";
 
 /// Cluster manifests, in apply order, and the scripts that apply them.
 pub const ADMIN_BINDING: &str = "manifests/00-admin-clusterrolebinding.yaml";

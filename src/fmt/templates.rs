@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("approve-csrs.sh.j2", include_str!("../../templates/approve-csrs.sh.j2")),
     ("haproxy.cfg.j2", include_str!("../../templates/haproxy.cfg.j2")),
     ("routes.sh", include_str!("../../templates/routes.sh")),
+    ("haproxy-limits.conf", include_str!("../../templates/haproxy-limits.conf")),
 ];
 
 fn env() -> &'static Result<Environment<'static>, String> {

@@ -50,7 +50,21 @@ pub struct Binaries {
     pub runtime: Runtime,
     pub sha256: BTreeMap<String, String>,
     pub versions: ComponentVersions,
+    /// `binaries.paths`: where the units run a binary, when not /usr/local/bin.
+    pub paths: BTreeMap<String, String>,
 }
+
+/// The binaries systemd units run, whose place `binaries.paths` may give.
+pub const UNIT_BINARIES: &[&str] = &[
+    "etcd",
+    "etcdctl",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "containerd",
+];
 
 pub const DEFAULT_BASE_URL: &str = "https://dl.k8s.io/release";
 pub const DEFAULT_ETCD_BASE_URL: &str = "https://github.com/etcd-io/etcd/releases/download";
@@ -243,6 +257,10 @@ impl Topology {
     /// service range (kubeadm's convention).
     pub fn cluster_dns_ip(&self) -> Option<IpAddr> {
         Some(self.cluster_dns)
+    }
+    /// Where units run binary `name`: `binaries.paths`, else /usr/local/bin.
+    pub fn binary_path(&self, name: &str) -> String {
+        self.binaries.paths.get(name).cloned().unwrap_or_else(|| format!("/usr/local/bin/{name}"))
     }
     pub fn endpoint_url(&self) -> String {
         net::url(&self.endpoint.as_string(), self.port)

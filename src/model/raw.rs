@@ -43,6 +43,11 @@ pub struct RawBinaries {
     pub sha256: BTreeMap<String, String>,
     #[serde(default)]
     pub versions: RawComponentVersions,
+    /// Absolute paths of binaries the units run, by name (e.g. `etcd: /usr/bin/etcd`), for images
+    /// that have them elsewhere than /usr/local/bin. Without one, a `preinstalled` node finds each
+    /// binary itself (see the README).
+    #[serde(default)]
+    pub paths: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

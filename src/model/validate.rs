@@ -456,6 +456,19 @@ fn validate_binaries(raw: &RawBinaries, version: Option<Version>, c: &mut Collec
             c.err(&path, "must be 64 lowercase hex digits (a sha256)");
         }
     }
+    for (k, v) in &raw.paths {
+        let path = format!("binaries.paths.{}", quoted(k));
+        if !UNIT_BINARIES.contains(&k.as_str()) {
+            c.err(&path, format!("not a binary a unit runs; expected one of {}", UNIT_BINARIES.join(", ")));
+        }
+        let plain = v.starts_with('/')
+            && !v.ends_with('/')
+            && v.split('/').all(|part| part != ".." && part != ".")
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._/+".contains(&b));
+        if !plain {
+            c.err(&path, format!("{} must be an absolute path of letters, digits and -._/+", quoted(v)));
+        }
+    }
     let defaults = version.and_then(versions::lookup)?;
     let rv = &raw.versions;
     let mut pick = |field: &str, v: &Option<String>, default: &str| -> String {
@@ -484,6 +497,7 @@ fn validate_binaries(raw: &RawBinaries, version: Option<Version>, c: &mut Collec
         runtime: raw.runtime,
         sha256: raw.sha256.clone(),
         versions,
+        paths: raw.paths.clone(),
     })
 }
 

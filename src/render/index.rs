@@ -30,6 +30,17 @@ struct Index<'a> {
     routes: Vec<super::host::Route>,
     manifests: &'a [String],
     bootstrap_tokens: Vec<TokenEntry<'a>>,
+    node_health: NodeHealth,
+}
+
+/// How to tell, on a node, whether its preparation succeeded.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeHealth {
+    /// Prints "ok" or "failed: STEP" once cloud-init is done; exits non-zero unless ok.
+    command: String,
+    /// Written by install.sh: "running: STEP", "ok" or "failed: STEP".
+    status_file: &'static str,
 }
 
 #[derive(Serialize)]
@@ -104,6 +115,7 @@ struct NodeEntry<'a> {
     arch: &'static str,
     binaries: &'static str,
     files: &'a [Placed],
+    directories: Vec<super::placement::PlacedDir>,
     #[serde(rename = "userData")]
     user_data: String,
     #[serde(rename = "userDataBytes")]
@@ -186,6 +198,7 @@ pub fn build(
                 BinarySource::Preinstalled => "preinstalled",
             },
             files,
+            directories: super::placement::dirs_for(t, n),
             user_data: paths::user_data_plain(&n.name),
             user_data_bytes: *plain,
             user_data_gzip: paths::user_data_gzip(&n.name),
@@ -288,6 +301,13 @@ pub fn build(
                 })
             })
             .collect::<Result<Vec<_>>>()?,
+        node_health: NodeHealth {
+            command: format!(
+                "cloud-init status --wait >/dev/null; cat {s}; test \"$(cat {s})\" = ok",
+                s = paths::NODE_STATUS
+            ),
+            status_file: paths::NODE_STATUS,
+        },
     };
     let mut json = serde_json::to_vec_pretty(&idx).map_err(|e| Error::internal("index.json", e))?;
     json.push(b'\n');

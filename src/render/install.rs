@@ -2,8 +2,9 @@
 //! with sha256 (or, for preinstalled binaries, where each one is), and the packages it needs.
 
 use crate::bundle::{Bundle, MODE_EXEC};
+use crate::catalog::node_files::{Source, NODE_FILES};
 use crate::catalog::paths;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fmt::templates;
 use crate::model::{Arch, BinarySource, Node, Role, Runtime, Topology};
 use serde::Serialize;
@@ -154,19 +155,39 @@ pub fn packages(t: &Topology, n: &Node) -> Vec<&'static str> {
     p
 }
 
-fn required_binaries(t: &Topology, n: &Node) -> Vec<&'static str> {
+/// Binaries the node's units run, with the path they run them at (`binaries.paths` or /usr/local/bin),
+/// and whether that path came from the topology. etcdctl too on etcd members (health checks).
+fn unit_binaries(t: &Topology, n: &Node) -> Vec<Binary> {
+    let mut names = Vec::new();
+    if n.has(Role::Etcd) {
+        names.extend(["etcd", "etcdctl"]);
+    }
+    if n.has(Role::ControlPlane) {
+        names.extend(["kube-apiserver", "kube-controller-manager", "kube-scheduler"]);
+    }
+    if n.has(Role::Worker) {
+        names.extend(["kubelet", "kube-proxy"]);
+        if t.binaries.runtime == Runtime::Tarballs {
+            names.push("containerd");
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| Binary { name, path: t.binary_path(name), given: t.binaries.paths.contains_key(name) })
+        .collect()
+}
+
+/// What else must be on the node: found on PATH or at the absolute path.
+fn other_binaries(t: &Topology, n: &Node) -> Vec<&'static str> {
     let mut r = Vec::new();
     if n.has(Role::LoadBalancer) {
         r.push("haproxy");
     }
-    if n.has(Role::Etcd) {
-        r.extend(["etcd", "etcdctl"]);
-    }
-    if n.has(Role::ControlPlane) {
-        r.extend(["kube-apiserver", "kube-controller-manager", "kube-scheduler"]);
-    }
     if n.has(Role::Worker) {
-        r.extend(["kubelet", "kube-proxy", "containerd", "runc"]);
+        if t.binaries.runtime == Runtime::Packages {
+            r.push("containerd");
+        }
+        r.push("runc");
         r.push(match t.binaries.runtime {
             Runtime::Tarballs => "/opt/cni/bin/bridge",
             Runtime::Packages => "/usr/lib/cni/bridge",
@@ -176,10 +197,16 @@ fn required_binaries(t: &Topology, n: &Node) -> Vec<&'static str> {
 }
 
 #[derive(Serialize)]
-struct Dir {
-    path: &'static str,
-    mode: &'static str,
+struct Binary {
+    name: &'static str,
+    path: String,
+    /// From `binaries.paths`: used as is, never searched for.
+    given: bool,
 }
+
+/// Where a preinstalled node looks for a binary its units run at another path (then linked there).
+pub const SEARCH_PATH: &[&str] =
+    &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/opt/bin"];
 
 /// What an install script says.
 #[derive(Serialize)]
@@ -188,38 +215,40 @@ struct Install<'a> {
     cluster: &'a str,
     version: String,
     roles: String,
-    dirs: Vec<Dir>,
+    dirs: Vec<super::placement::PlacedDir>,
     downloads: Vec<Download>,
+    preinstalled: bool,
+    binaries: Vec<Binary>,
+    search: String,
     required: Vec<&'static str>,
     worker: bool,
     units: Vec<&'static str>,
+    sysctl_file: &'static str,
+    status: &'static str,
 }
 
 /// Adds `nodes/<name>/install.sh`.
 pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> {
-    let mut dirs = Vec::new();
-    if n.has(Role::Etcd) {
-        dirs.push(Dir { path: "/var/lib/etcd", mode: "0700" });
-    }
-    if n.has(Role::ControlPlane) {
-        dirs.push(Dir { path: "/var/log/kubernetes", mode: "0750" });
-    }
-    if n.has(Role::Worker) {
-        dirs.push(Dir { path: "/etc/kubernetes", mode: "0755" });
-        if t.binaries.runtime == Runtime::Tarballs {
-            dirs.push(Dir { path: "/opt/cni/bin", mode: "0755" });
-        }
-    }
+    let sysctl_file = NODE_FILES
+        .iter()
+        .find(|f| f.source == Source::Shared(paths::SYSCTL))
+        .map(|f| f.path)
+        .ok_or_else(|| Error::internal("install.sh", "no node path for the sysctl file"))?;
     let install = Install {
         node: &n.name,
         cluster: &t.name,
         version: t.version.to_string(),
         roles: n.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
-        dirs,
+        dirs: super::placement::dirs_for(t, n),
         downloads: downloads(t, n),
-        required: required_binaries(t, n),
+        preinstalled: n.binaries == BinarySource::Preinstalled,
+        binaries: unit_binaries(t, n),
+        search: SEARCH_PATH.join(" "),
+        required: other_binaries(t, n),
         worker: n.has(Role::Worker),
         units: super::units::node_units(t, n),
+        sysctl_file,
+        status: paths::NODE_STATUS,
     };
     b.add(paths::node_path(&n.name, paths::INSTALL_SCRIPT), templates::render("install.sh.j2", install)?, MODE_EXEC)
 }

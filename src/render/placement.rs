@@ -2,7 +2,7 @@
 //! node-file table for one node.
 
 use crate::bundle::Bundle;
-use crate::catalog::node_files::{NodeFile, Source, Source::*, When, NODE_FILES};
+use crate::catalog::node_files::{NodeFile, Source, Source::*, When, NODE_DIRS, NODE_FILES};
 use crate::catalog::{certs, paths};
 use crate::error::{Error, Result};
 use crate::model::{Node, Runtime, Topology};
@@ -77,18 +77,35 @@ fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &Kubeconfi
 
 /// Every file `node` needs, sorted by path on the node, each path once; the mode is the one the
 /// bundle gives the source file.
+fn holds(t: &Topology, node: &Node, when: When) -> bool {
+    match when {
+        When::Always => true,
+        When::RuntimeTarballs => t.binaries.runtime == Runtime::Tarballs,
+        When::KubeletCertificates => node.has_kubelet_certs(),
+        When::KubeletBootstrap => node.bootstraps(),
+        When::RoutesPods => crate::render::host::routes_pods(t, node),
+    }
+}
+
+/// A directory on a node and its mode, e.g. "0700".
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PlacedDir {
+    pub path: &'static str,
+    pub mode: String,
+}
+
+/// The directories `node` needs, parents first, with their modes (those holding keys 0700).
+pub fn dirs_for(t: &Topology, node: &Node) -> Vec<PlacedDir> {
+    NODE_DIRS
+        .iter()
+        .filter(|d| d.roles.iter().any(|r| node.has(*r)) && holds(t, node, d.when))
+        .map(|d| PlacedDir { path: d.path, mode: mode_string(d.mode) })
+        .collect()
+}
+
 pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &KubeconfigIndex, bundle: &Bundle) -> Result<Vec<Placed>> {
     let mut out: Vec<Placed> = Vec::new();
-    let applies = |f: &NodeFile| {
-        f.role.is_none_or(|r| node.has(r))
-            && match f.when {
-                When::Always => true,
-                When::RuntimeTarballs => t.binaries.runtime == Runtime::Tarballs,
-                When::KubeletCertificates => node.has_kubelet_certs(),
-                When::KubeletBootstrap => node.bootstraps(),
-                When::RoutesPods => crate::render::host::routes_pods(t, node),
-            }
-    };
+    let applies = |f: &NodeFile| f.role.is_none_or(|r| node.has(r)) && holds(t, node, f.when);
     for f in NODE_FILES.iter().filter(|f| applies(f)) {
         if out.iter().any(|p| p.path == f.path) {
             continue; // e.g. etcd/ca.crt on a stacked controlplane+etcd node

@@ -42,7 +42,7 @@ struct Unit {
     wants: Vec<&'static str>,
     requires: Vec<&'static str>,
     service: Vec<&'static str>,
-    exec: &'static str,
+    exec: String,
     args: Vec<String>,
 }
 
@@ -91,7 +91,7 @@ fn etcd_unit(t: &Topology, n: &Node) -> Result<String> {
         after: vec!["network-online.target"],
         wants: vec!["network-online.target"],
         service: [&["Type=notify"][..], RESTART].concat(),
-        exec: "/usr/local/bin/etcd",
+        exec: t.binary_path("etcd"),
         args: f.args,
         ..Default::default()
     })
@@ -153,7 +153,7 @@ fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
         after: if stacked { vec!["network-online.target", "etcd.service"] } else { vec!["network-online.target"] },
         wants: vec!["network-online.target"],
         service: RESTART.to_vec(),
-        exec: "/usr/local/bin/kube-apiserver",
+        exec: t.binary_path("kube-apiserver"),
         args: f.args,
         ..Default::default()
     })
@@ -187,7 +187,7 @@ fn kcm_unit(t: &Topology) -> Result<String> {
         documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/",
         after: vec!["kube-apiserver.service"],
         service: RESTART.to_vec(),
-        exec: "/usr/local/bin/kube-controller-manager",
+        exec: t.binary_path("kube-controller-manager"),
         args: f.args,
         ..Default::default()
     })
@@ -207,13 +207,13 @@ fn scheduler_unit(t: &Topology) -> Result<String> {
         documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/",
         after: vec!["kube-apiserver.service"],
         service: RESTART.to_vec(),
-        exec: "/usr/local/bin/kube-scheduler",
+        exec: t.binary_path("kube-scheduler"),
         args: f.args,
         ..Default::default()
     })
 }
 
-fn containerd_unit() -> Result<String> {
+fn containerd_unit(t: &Topology) -> Result<String> {
     render_unit(&Unit {
         comment: "containerd from its release tarball (the upstream unit).".into(),
         description: "containerd container runtime".into(),
@@ -231,7 +231,7 @@ fn containerd_unit() -> Result<String> {
             "TasksMax=infinity",
             "OOMScoreAdjust=-999",
         ],
-        exec: "/usr/local/bin/containerd",
+        exec: t.binary_path("containerd"),
         ..Default::default()
     })
 }
@@ -255,10 +255,12 @@ fn kubelet_unit(t: &Topology, n: &Node) -> Result<String> {
         ),
         description: format!("Kubernetes kubelet on {}", n.name),
         documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/",
+        // Wants, not Requires (as kubeadm's and KTHW's kubelet units): a containerd that fails once
+        // must not stop the kubelet for good; the kubelet retries until containerd is back.
         after: vec!["containerd.service"],
-        requires: vec!["containerd.service"],
+        wants: vec!["containerd.service"],
         service: vec!["Restart=always", "RestartSec=10"],
-        exec: "/usr/local/bin/kubelet",
+        exec: t.binary_path("kubelet"),
         args: f.args,
         ..Default::default()
     })
@@ -274,7 +276,7 @@ fn kube_proxy_unit(t: &Topology, n: &Node) -> Result<String> {
         after: vec!["network-online.target"],
         wants: vec!["network-online.target"],
         service: vec!["Restart=always", "RestartSec=10"],
-        exec: "/usr/local/bin/kube-proxy",
+        exec: t.binary_path("kube-proxy"),
         args: f.args,
         ..Default::default()
     })
@@ -309,7 +311,10 @@ pub fn node_units(t: &Topology, n: &Node) -> Vec<&'static str> {
 pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
     b.add(paths::KCM_UNIT, kcm_unit(t)?, MODE_PUBLIC)?;
     b.add(paths::SCHEDULER_UNIT, scheduler_unit(t)?, MODE_PUBLIC)?;
-    b.add(paths::CONTAINERD_UNIT, containerd_unit()?, MODE_PUBLIC)?;
+    b.add(paths::CONTAINERD_UNIT, containerd_unit(t)?, MODE_PUBLIC)?;
+    if t.nodes.iter().any(|n| n.has(Role::LoadBalancer)) {
+        b.add(paths::HAPROXY_DROPIN, templates::render("haproxy-limits.conf", minijinja::context! {})?, MODE_PUBLIC)?;
+    }
     if t.pod_routes == crate::model::PodRoutes::Static {
         b.add(
             paths::ROUTES_UNIT,
@@ -320,7 +325,7 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
                 after: vec!["network-online.target"],
                 wants: vec!["network-online.target"],
                 service: vec!["Type=oneshot", "RemainAfterExit=yes"],
-                exec: "/usr/local/lib/hardway/routes.sh",
+                exec: "/usr/local/lib/hardway/routes.sh".into(),
                 ..Default::default()
             })?,
             MODE_PUBLIC,

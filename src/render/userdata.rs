@@ -5,6 +5,7 @@
 
 use super::placement::Placed;
 use crate::bundle::Bundle;
+use crate::catalog::paths;
 use crate::error::{Error, Result};
 use crate::fmt::templates;
 use crate::model::{KeyAlgorithm, Node, PodRoutes, Topology};
@@ -14,6 +15,10 @@ use std::io::Write;
 
 #[derive(Serialize)]
 struct CloudConfig<'a> {
+    /// Before write_files: the node's directories with their modes, those that will hold keys 0700
+    /// (write_files would create them 0755).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    bootcmd: Vec<serde_saphyr::FlowSeq<Vec<&'a str>>>,
     write_files: Vec<WriteFile<'a>>,
     hostname: &'a str,
     preserve_hostname: bool,
@@ -21,7 +26,7 @@ struct CloudConfig<'a> {
     package_update: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     packages: Vec<&'a str>,
-    runcmd: Vec<Vec<&'a str>>,
+    runcmd: Vec<serde_saphyr::FlowSeq<Vec<&'a str>>>,
 }
 
 #[derive(Serialize)]
@@ -67,11 +72,16 @@ pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Resu
         write_files.push(WriteFile { path: &f.path, owner: "root:root", permissions: &f.mode, encoding, content });
     }
     let packages = super::install::packages(t, n);
-    let units = super::units::node_units(t, n);
-    let mut runcmd: Vec<Vec<&str>> =
-        vec![vec!["/usr/local/lib/hardway/install.sh"], vec!["systemctl", "daemon-reload"]];
-    runcmd.extend(units.iter().map(|u| vec!["systemctl", "enable", "--now", *u]));
+    let dirs = super::placement::dirs_for(t, n);
+    let bootcmd =
+        dirs.iter().map(|d| serde_saphyr::FlowSeq(vec!["install", "-d", "-m", d.mode.as_str(), d.path])).collect();
+    let script = paths::node_path(&n.name, paths::INSTALL_SCRIPT);
+    let install = files.iter().find(|f| f.source == script).ok_or_else(|| Error::internal(&n.name, "no install.sh"))?;
+    // One command: install.sh enables and starts the units itself, only once every step before
+    // succeeded, and its failure is cloud-init's (status: error).
+    let runcmd = vec![serde_saphyr::FlowSeq(vec![install.path.as_str()])];
     let doc = CloudConfig {
+        bootcmd,
         write_files,
         hostname: &n.name,
         preserve_hostname: false,

@@ -1,20 +1,83 @@
 #!/bin/bash
 # hardway install script for node lb-0 (roles: loadbalancer) of cluster ha, Kubernetes 1.36.2.
 # Run once by cloud-init (runcmd) after write_files; safe to run again. It prepares the host,
-# and checks that the image already has every binary (binaries: preinstalled).
-set -euo pipefail
+# finds every binary the image already has (binaries: preinstalled),
+# then reloads systemd and enables and (re)starts the node's units in order. The outcome is in
+# /var/lib/hardway/status: "ok", or "failed: STEP"; a failed step stops everything after it (nothing more is
+# enabled or started), is printed on the console and makes cloud-init report an error.
+set -Eeuo pipefail
+status='/var/lib/hardway/status'
+step=start
 log() { echo "hardway: $*"; }
+step() { step=$*; log "$*"; echo "running: $step" > "$status"; }
+failed() {
+  local rc=$?
+  echo "hardway: FAILED (exit $rc) at step: $step" >&2
+  echo "failed: $step" > "$status"
+  exit "$rc"
+}
+trap failed ERR
+mkdir -p "${status%/*}"
 
-log "host prerequisites: swap off (now and after reboot), kernel modules, sysctls"
-swapoff -a
-sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/ s/^/#hardway-swap-off: /' /etc/fstab
+# A system container (LXD, systemd-nspawn, as kind's nodes are) cannot change what belongs to the host
+# (swap, kernel modules, host-global sysctls): those steps are skipped there, each with a message. On a
+# VM or bare metal they must succeed.
+container=
+if systemd-detect-virt --container --quiet 2>/dev/null; then
+  container=$(systemd-detect-virt --container)
+  log "running in a container ($container): host-level steps are skipped where the host owns them"
+fi
+skip() { log "skipped in the container: $*"; }
+
+step "swap off (now and after reboot)"
+if [ -n "$container" ]; then
+  skip "swapoff (the host's swap)"
+else
+  swapoff -a
+fi
+if [ -f /etc/fstab ]; then
+  sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/ s/^/#hardway-swap-off: /' /etc/fstab
+fi
 systemctl mask swap.target >/dev/null 2>&1 || true
-modprobe overlay
-modprobe br_netfilter
-sysctl --system >/dev/null
 
-log "checking binaries"
-for b in 'haproxy' ; do
-  command -v "$b" >/dev/null || [ -x "$b" ] || { echo "hardway: $b is missing" >&2; exit 1; }
+step "kernel modules: overlay, br_netfilter"
+for m in overlay br_netfilter; do
+  if modprobe "$m" 2>/dev/null || [ -d "/sys/module/$m" ]; then continue; fi
+  if [ -n "$container" ]; then skip "modprobe $m"; continue; fi
+  echo "hardway: cannot load kernel module $m" >&2
+  false
 done
-log "installed; cloud-init now enables and starts: haproxy.service"
+
+step "sysctls (/etc/sysctl.d/99-kubernetes.conf)"
+if [ -n "$container" ]; then
+  while IFS= read -r line; do
+    case "$line" in '' | '#'*) continue ;; esac
+    setting=${line// /}
+    sysctl -q -w "$setting" >/dev/null 2>&1 || skip "sysctl ${setting%%=*}"
+  done < '/etc/sysctl.d/99-kubernetes.conf'
+else
+  sysctl -q -p '/etc/sysctl.d/99-kubernetes.conf'
+fi
+
+step "directories"
+
+step "binaries"
+need() {
+  [ -x "$2" ] && return 0
+  echo "hardway: $1 is missing: not at $2" >&2
+  return 1
+}
+for b in 'haproxy' ; do
+  command -v "$b" >/dev/null || [ -x "$b" ] || { echo "hardway: $b is missing" >&2; false; }
+done
+
+# The units in dependency order. restart, not start: an image may already run a distribution unit of
+# the same name (Debian's etcd-server enables its own etcd.service); the unit written to
+# /etc/systemd/system overrides it, and only a restart makes the running service take it.
+step "systemd daemon-reload"
+systemctl daemon-reload
+step 'enable and restart haproxy.service'
+systemctl enable --quiet 'haproxy.service'
+systemctl restart 'haproxy.service'
+echo ok > "$status"
+log "done: haproxy.service enabled and running"

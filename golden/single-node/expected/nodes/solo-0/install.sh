@@ -1,24 +1,105 @@
 #!/bin/bash
 # hardway install script for node solo-0 (roles: controlplane, etcd, worker) of cluster solo, Kubernetes 1.33.4.
 # Run once by cloud-init (runcmd) after write_files; safe to run again. It prepares the host,
-# and checks that the image already has every binary (binaries: preinstalled).
-set -euo pipefail
+# finds every binary the image already has (binaries: preinstalled),
+# then reloads systemd and enables and (re)starts the node's units in order. The outcome is in
+# /var/lib/hardway/status: "ok", or "failed: STEP"; a failed step stops everything after it (nothing more is
+# enabled or started), is printed on the console and makes cloud-init report an error.
+set -Eeuo pipefail
+status='/var/lib/hardway/status'
+step=start
 log() { echo "hardway: $*"; }
+step() { step=$*; log "$*"; echo "running: $step" > "$status"; }
+failed() {
+  local rc=$?
+  echo "hardway: FAILED (exit $rc) at step: $step" >&2
+  echo "failed: $step" > "$status"
+  exit "$rc"
+}
+trap failed ERR
+mkdir -p "${status%/*}"
 
-log "host prerequisites: swap off (now and after reboot), kernel modules, sysctls"
-swapoff -a
-sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/ s/^/#hardway-swap-off: /' /etc/fstab
+# A system container (LXD, systemd-nspawn, as kind's nodes are) cannot change what belongs to the host
+# (swap, kernel modules, host-global sysctls): those steps are skipped there, each with a message. On a
+# VM or bare metal they must succeed.
+container=
+if systemd-detect-virt --container --quiet 2>/dev/null; then
+  container=$(systemd-detect-virt --container)
+  log "running in a container ($container): host-level steps are skipped where the host owns them"
+fi
+skip() { log "skipped in the container: $*"; }
+
+step "swap off (now and after reboot)"
+if [ -n "$container" ]; then
+  skip "swapoff (the host's swap)"
+else
+  swapoff -a
+fi
+if [ -f /etc/fstab ]; then
+  sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/ s/^/#hardway-swap-off: /' /etc/fstab
+fi
 systemctl mask swap.target >/dev/null 2>&1 || true
-modprobe overlay
-modprobe br_netfilter
-sysctl --system >/dev/null
+
+step "kernel modules: overlay, br_netfilter"
+for m in overlay br_netfilter; do
+  if modprobe "$m" 2>/dev/null || [ -d "/sys/module/$m" ]; then continue; fi
+  if [ -n "$container" ]; then skip "modprobe $m"; continue; fi
+  echo "hardway: cannot load kernel module $m" >&2
+  false
+done
+
+step "sysctls (/etc/sysctl.d/99-kubernetes.conf)"
+if [ -n "$container" ]; then
+  while IFS= read -r line; do
+    case "$line" in '' | '#'*) continue ;; esac
+    setting=${line// /}
+    sysctl -q -w "$setting" >/dev/null 2>&1 || skip "sysctl ${setting%%=*}"
+  done < '/etc/sysctl.d/99-kubernetes.conf'
+else
+  sysctl -q -p '/etc/sysctl.d/99-kubernetes.conf'
+fi
+
+step "directories"
+install -d -m 0755 '/etc/kubernetes'
+install -d -m 0700 '/etc/kubernetes/pki'
+install -d -m 0700 '/etc/kubernetes/pki/etcd'
 install -d -m 0700 '/var/lib/etcd'
 install -d -m 0750 '/var/log/kubernetes'
-install -d -m 0755 '/etc/kubernetes'
+install -d -m 0755 '/var/lib/kubelet'
+install -d -m 0700 '/var/lib/kubelet/pki'
 
-log "checking binaries"
-for b in 'etcd' 'etcdctl' 'kube-apiserver' 'kube-controller-manager' 'kube-scheduler' 'kubelet' 'kube-proxy' 'containerd' 'runc' '/usr/lib/cni/bridge' ; do
-  command -v "$b" >/dev/null || [ -x "$b" ] || { echo "hardway: $b is missing" >&2; exit 1; }
+step "binaries"
+# binaries: preinstalled. Each binary a unit runs must be at the path the unit names: one given in the
+# topology (binaries.paths) must be there; otherwise the first executable of that name in
+# /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin /opt/bin is linked there.
+find_binary() {
+  local name=$1 want=$2 d
+  if [ -x "$want" ]; then log "$name: $want"; return 0; fi
+  for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin /opt/bin; do
+    if [ -x "$d/$name" ]; then
+      install -d "${want%/*}"
+      ln -sfn "$d/$name" "$want"
+      log "$name: $d/$name, linked at $want"
+      return 0
+    fi
+  done
+  echo "hardway: $name is missing: not at $want, nor in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin /opt/bin" >&2
+  return 1
+}
+need() {
+  [ -x "$2" ] && return 0
+  echo "hardway: $1 is missing: not at $2 (binaries.paths)" >&2
+  return 1
+}
+find_binary 'etcd' '/usr/local/bin/etcd'
+find_binary 'etcdctl' '/usr/local/bin/etcdctl'
+find_binary 'kube-apiserver' '/usr/local/bin/kube-apiserver'
+find_binary 'kube-controller-manager' '/usr/local/bin/kube-controller-manager'
+find_binary 'kube-scheduler' '/usr/local/bin/kube-scheduler'
+find_binary 'kubelet' '/usr/local/bin/kubelet'
+find_binary 'kube-proxy' '/usr/local/bin/kube-proxy'
+for b in 'containerd' 'runc' '/usr/lib/cni/bridge' ; do
+  command -v "$b" >/dev/null || [ -x "$b" ] || { echo "hardway: $b is missing" >&2; false; }
 done
 
 # kubelet's resolvConf: systemd-resolved's upstream servers where it runs (not its 127.0.0.53 stub,
@@ -28,4 +109,35 @@ if [ -f /run/systemd/resolve/resolv.conf ]; then
 else
   ln -sfn /etc/resolv.conf /etc/kubernetes/resolv.conf
 fi
-log "installed; cloud-init now enables and starts: hardway-routes.service, containerd.service, etcd.service, kube-apiserver.service, kube-controller-manager.service, kube-scheduler.service, kubelet.service, kube-proxy.service"
+
+# The units in dependency order. restart, not start: an image may already run a distribution unit of
+# the same name (Debian's etcd-server enables its own etcd.service); the unit written to
+# /etc/systemd/system overrides it, and only a restart makes the running service take it.
+step "systemd daemon-reload"
+systemctl daemon-reload
+step 'enable and restart hardway-routes.service'
+systemctl enable --quiet 'hardway-routes.service'
+systemctl restart 'hardway-routes.service'
+step 'enable and restart containerd.service'
+systemctl enable --quiet 'containerd.service'
+systemctl restart 'containerd.service'
+step 'enable and restart etcd.service'
+systemctl enable --quiet 'etcd.service'
+systemctl restart 'etcd.service'
+step 'enable and restart kube-apiserver.service'
+systemctl enable --quiet 'kube-apiserver.service'
+systemctl restart 'kube-apiserver.service'
+step 'enable and restart kube-controller-manager.service'
+systemctl enable --quiet 'kube-controller-manager.service'
+systemctl restart 'kube-controller-manager.service'
+step 'enable and restart kube-scheduler.service'
+systemctl enable --quiet 'kube-scheduler.service'
+systemctl restart 'kube-scheduler.service'
+step 'enable and restart kubelet.service'
+systemctl enable --quiet 'kubelet.service'
+systemctl restart 'kubelet.service'
+step 'enable and restart kube-proxy.service'
+systemctl enable --quiet 'kube-proxy.service'
+systemctl restart 'kube-proxy.service'
+echo ok > "$status"
+log "done: hardway-routes.service, containerd.service, etcd.service, kube-apiserver.service, kube-controller-manager.service, kube-scheduler.service, kubelet.service, kube-proxy.service enabled and running"
