@@ -1,6 +1,8 @@
 //! Golden trees: each golden/<case> holds topology.yaml + seed and either expected/ (the whole bundle)
 //! with modes.txt (the mode of every file and directory, as a render writes them) or error.txt (the
-//! exact rejection). UPDATE_GOLDEN=1 (make golden) rewrites them; CI never does.
+//! exact rejection). A case with a `previous` file (naming another case) also holds plan.txt: the text
+//! of `hardway plan` from that case's bundle to this one's. UPDATE_GOLDEN=1 (make golden) rewrites
+//! them; CI never does.
 
 use crate::common::*;
 use std::collections::BTreeMap;
@@ -54,6 +56,14 @@ fn golden_cases() {
                         std::fs::write(dst, &e.bytes).unwrap();
                     }
                     std::fs::write(&modes_file, modes(b)).unwrap();
+                    if let Ok(prev) = std::fs::read_to_string(case.join("previous")) {
+                        let prev = prev.trim();
+                        let pd = repo().join("golden").join(prev);
+                        let before = render_files(&pd.join("topology.yaml"), &pd.join("seed")).unwrap();
+                        let (ol, nl) = (format!("golden/{prev}"), format!("golden/{name}"));
+                        let p = hardway::report::plan::plan(&ol, &before, &nl, b).unwrap();
+                        std::fs::write(case.join("plan.txt"), hardway::report::plan::text(&p, &ol, &nl)).unwrap();
+                    }
                 }
                 Err(e) => std::fs::write(&error_file, format!("{e}\n")).unwrap(),
             }
@@ -75,6 +85,18 @@ fn golden_cases() {
                         None => failures.push(format!("{name}: {p} rendered but not in expected/")),
                         Some(w) if w != bytes => failures.push(format!("{name}: {p} differs from golden")),
                         _ => {}
+                    }
+                }
+                // The plan from the previous case (Day 2 procedures).
+                if let Ok(prev) = std::fs::read_to_string(case.join("previous")) {
+                    let prev = prev.trim();
+                    let pd = repo().join("golden").join(prev);
+                    let before = render_files(&pd.join("topology.yaml"), &pd.join("seed")).unwrap();
+                    let (ol, nl) = (format!("golden/{prev}"), format!("golden/{name}"));
+                    let p = hardway::report::plan::plan(&ol, &before, &nl, &b).unwrap();
+                    let got = hardway::report::plan::text(&p, &ol, &nl);
+                    if std::fs::read_to_string(case.join("plan.txt")).ok().as_deref() != Some(got.as_str()) {
+                        failures.push(format!("{name}: plan from {prev} differs from plan.txt"));
                     }
                 }
                 // Modes as written on disk (files and directories), whatever the umask.

@@ -8,6 +8,7 @@ mod first_hour;
 mod golden;
 mod hostile;
 mod layout;
+mod lifecycle;
 mod nodes;
 mod pki;
 mod realworld;

@@ -9,7 +9,7 @@ use std::process::Command;
 pub const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
 
 /// Runs a support script inside a fresh network namespace with loopback up, bounded in time.
-fn in_netns(script: &str, args: &[&Path]) -> Value {
+pub fn in_netns(script: &str, args: &[&Path]) -> Value {
     let mut cmd = Command::new("timeout");
     cmd.args(["-k", "10", "240", "unshare", "-n", "sh", "-c", "ip link set lo up && exec python3 \"$@\"", "sh"])
         .arg(repo().join("tests/support").join(script))
@@ -19,7 +19,7 @@ fn in_netns(script: &str, args: &[&Path]) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{script}: bad JSON ({e}): {}", text(&o.stdout)))
 }
 
-fn have(tools: &[&str]) -> bool {
+pub fn have(tools: &[&str]) -> bool {
     tools.iter().all(|t| tool(t).is_some()) && netns_ok()
 }
 

@@ -152,9 +152,9 @@ mod tests {
 
     #[test]
     fn cluster_paths_unique_and_super_admin_apart() {
-        let paths: BTreeSet<String> = PROFILES.iter().map(|p| bundle_paths(p, None).0).collect();
+        let paths: BTreeSet<String> = PROFILES.iter().map(|p| bundle_paths(p, None, 1).0).collect();
         assert_eq!(paths.len(), PROFILES.len());
-        let sa = find("super-admin").map(|p| bundle_paths(p, None).0);
+        let sa = find("super-admin").map(|p| bundle_paths(p, None, 1).0);
         assert_eq!(sa.as_deref(), Some("break-glass/super-admin.crt"));
         // Only the break-glass identity may be in system:masters.
         for p in PROFILES {

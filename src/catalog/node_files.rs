@@ -161,6 +161,84 @@ pub const NODE_FILES: &[NodeFile] = &[
     every(Own(nc::INSTALL_SCRIPT), "/usr/local/lib/hardway/install.sh"),
 ];
 
+/// What picks a node file up when it changes (for `hardway plan`): the units to restart (those the
+/// node runs; `daemon-reload` first for unit files), or a special action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consumer {
+    /// Restart these units where the node runs them.
+    Restart(&'static [&'static str]),
+    /// A unit file (or drop-in) of this unit: daemon-reload, then restart it.
+    Unit(&'static str),
+    /// Read when used (CNI configs, crictl): nothing to restart.
+    Nothing,
+    /// Run the node's install.sh again (binaries, host setup; it restarts the node's units).
+    Install,
+}
+
+use Consumer::{Install, Nothing, Restart, Unit};
+
+/// Node path -> what picks it up. Every path of NODE_FILES has a row (tested).
+#[rustfmt::skip]
+pub const CONSUMERS: &[(&str, Consumer)] = &[
+    ("/etc/kubernetes/pki/ca.crt", Restart(&["kube-apiserver", "kube-controller-manager", "kubelet"])),
+    ("/etc/kubernetes/pki/ca.key", Restart(&["kube-controller-manager"])),
+    ("/etc/kubernetes/pki/apiserver.crt", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/pki/apiserver.key", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/pki/apiserver-kubelet-client.crt", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/pki/apiserver-kubelet-client.key", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/pki/apiserver-etcd-client.crt", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/pki/apiserver-etcd-client.key", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/pki/etcd/ca.crt", Restart(&["etcd", "kube-apiserver"])),
+    ("/etc/kubernetes/pki/etcd/server.crt", Restart(&["etcd"])),
+    ("/etc/kubernetes/pki/etcd/server.key", Restart(&["etcd"])),
+    ("/etc/kubernetes/pki/etcd/peer.crt", Restart(&["etcd"])),
+    ("/etc/kubernetes/pki/etcd/peer.key", Restart(&["etcd"])),
+    ("/etc/kubernetes/pki/etcd/healthcheck-client.crt", Nothing),
+    ("/etc/kubernetes/pki/etcd/healthcheck-client.key", Nothing),
+    ("/etc/kubernetes/pki/front-proxy-ca.crt", Restart(&["kube-apiserver", "kube-controller-manager"])),
+    ("/etc/kubernetes/pki/front-proxy-client.crt", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/pki/front-proxy-client.key", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/pki/sa.key", Restart(&["kube-apiserver", "kube-controller-manager"])),
+    ("/etc/kubernetes/pki/sa.pub", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/encryption-config.yaml", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/controller-manager.conf", Restart(&["kube-controller-manager"])),
+    ("/etc/kubernetes/scheduler.conf", Restart(&["kube-scheduler"])),
+    ("/etc/kubernetes/kube-scheduler.yaml", Restart(&["kube-scheduler"])),
+    ("/etc/kubernetes/audit-policy.yaml", Restart(&["kube-apiserver"])),
+    ("/etc/kubernetes/kubelet.conf", Restart(&["kubelet", "kube-proxy"])),
+    ("/etc/kubernetes/bootstrap-kubelet.conf", Restart(&["kubelet"])),
+    ("/etc/kubernetes/kube-proxy.conf", Restart(&["kube-proxy"])),
+    ("/var/lib/kubelet/pki/kubelet.crt", Restart(&["kubelet"])),
+    ("/var/lib/kubelet/pki/kubelet.key", Restart(&["kubelet"])),
+    ("/var/lib/kubelet/config.yaml", Restart(&["kubelet"])),
+    ("/var/lib/kube-proxy/config.yaml", Restart(&["kube-proxy"])),
+    ("/etc/systemd/system/etcd.service", Unit("etcd")),
+    ("/etc/systemd/system/kube-apiserver.service", Unit("kube-apiserver")),
+    ("/etc/systemd/system/kube-controller-manager.service", Unit("kube-controller-manager")),
+    ("/etc/systemd/system/kube-scheduler.service", Unit("kube-scheduler")),
+    ("/etc/systemd/system/kubelet.service", Unit("kubelet")),
+    ("/etc/systemd/system/kube-proxy.service", Unit("kube-proxy")),
+    ("/etc/systemd/system/containerd.service", Unit("containerd")),
+    ("/etc/systemd/system/hardway-routes.service", Unit("hardway-routes")),
+    ("/etc/systemd/system/haproxy.service.d/10-hardway.conf", Unit("haproxy")),
+    ("/etc/haproxy/haproxy.cfg", Restart(&["haproxy"])),
+    ("/etc/haproxy/kubernetes-ca.crt", Restart(&["haproxy"])),
+    ("/etc/containerd/config.toml", Restart(&["containerd"])),
+    ("/etc/crictl.yaml", Nothing),
+    ("/etc/cni/net.d/10-bridge.conf", Nothing),
+    ("/etc/cni/net.d/99-loopback.conf", Nothing),
+    ("/etc/hardway/pod-routes", Restart(&["hardway-routes"])),
+    ("/usr/local/lib/hardway/routes.sh", Restart(&["hardway-routes"])),
+    ("/etc/modules-load.d/kubernetes.conf", Restart(&["systemd-modules-load"])),
+    ("/etc/sysctl.d/99-kubernetes.conf", Restart(&["systemd-sysctl"])),
+    ("/usr/local/lib/hardway/install.sh", Install),
+];
+
+/// What picks up the node file at `path` (None for a path no node gets).
+pub fn consumer(path: &str) -> Option<Consumer> {
+    CONSUMERS.iter().find(|(p, _)| *p == path).map(|(_, c)| *c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +279,16 @@ mod tests {
             for g in NODE_FILES.iter().filter(|g| g.path == f.path && !exclusive(g.when, f.when)) {
                 assert_eq!(g.source, f.source, "{}", f.path);
             }
+        }
+    }
+
+    #[test]
+    fn every_node_file_has_a_consumer_and_every_consumer_a_file() {
+        for f in NODE_FILES {
+            assert!(consumer(f.path).is_some(), "{}: what restarts when it changes?", f.path);
+        }
+        for (p, _) in CONSUMERS {
+            assert!(NODE_FILES.iter().any(|f| f.path == *p), "{p}: no node gets it");
         }
     }
 

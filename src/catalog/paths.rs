@@ -57,13 +57,41 @@ pub fn node_path(node: &str, rel: &str) -> String {
     format!("nodes/{node}/{rel}")
 }
 
-/// Where a certificate and its key live: `(cert, key)`; per-node ones under `nodes/<name>/pki/`.
-pub fn cert_paths(p: &CertProfile, node: Option<&str>) -> (String, String) {
+/// Where a certificate and its key live: `(cert, key)`; per-node ones under `nodes/<name>/pki/`; a CA
+/// generation after the first as `pki/<ca>-genN`.
+pub fn cert_paths(p: &CertProfile, node: Option<&str>, generation: u32) -> (String, String) {
     let stem = match node {
         Some(n) => node_path(n, &format!("pki/{}", p.name)),
+        None if p.is_ca() && generation > 1 => format!("{}/{}-gen{generation}", p.dir, p.name),
         None => format!("{}/{}", p.dir, p.name),
     };
     (format!("{stem}.crt"), format!("{stem}.key"))
+}
+
+/// The trust bundle of a CA, which nodes and kubeconfigs trust: its certificate while only
+/// generation 1 is trusted, else `pki/<ca>-trust.crt` (every trusted generation, the signing one first).
+pub fn trust_bundle(p: &CertProfile, trusted: &[u32]) -> String {
+    match trusted {
+        [1] => cert_paths(p, None, 1).0,
+        _ => format!("{}/{}-trust.crt", p.dir, p.name),
+    }
+}
+
+/// The service-account key pair of generation `g`: `(private, public)`.
+pub fn sa_paths(g: u32) -> (String, String) {
+    match g {
+        1 => (SA_KEY.into(), SA_PUB.into()),
+        g => (format!("pki/service-account-gen{g}.key"), format!("pki/service-account-gen{g}.pub")),
+    }
+}
+
+/// The public keys the apiservers trust for service-account tokens: generation 1's key file while
+/// only it is trusted, else a file of every trusted generation's key, the signing one first.
+pub fn sa_trust_bundle(trusted: &[u32]) -> String {
+    match trusted {
+        [1] => SA_PUB.into(),
+        _ => "pki/service-account-trust.pub".into(),
+    }
 }
 
 /// Where a kubeconfig lives: per node `nodes/<name>/<name>.kubeconfig`, else in the profile's dir.

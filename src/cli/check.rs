@@ -29,6 +29,45 @@ pub fn pod_ranges(t: &Topology) -> String {
     s
 }
 
+/// When the leaves and the CA generations expire, measured at `at`; within 30 days, which field to
+/// change (README, Day 2).
+pub fn expiry(t: &Topology, at: time::OffsetDateTime) -> String {
+    let day = |d: time::OffsetDateTime| crate::fmt::rfc3339(d).unwrap_or_default();
+    let left = |end: time::OffsetDateTime| (end - at).whole_days();
+    let (_, leaf_end) = t.leaf_validity();
+    let mut s = format!(
+        "expiry at {}: leaves {} ({} days left, signed by CA generation {})",
+        day(at),
+        day(leaf_end),
+        left(leaf_end),
+        t.signing_ca()
+    );
+    for g in t.trusted_cas() {
+        if let Some((_, end)) = t.ca_validity(*g) {
+            s.push_str(&format!("; CA generation {g} {} ({} days left)", day(end), left(end)));
+        }
+    }
+    s.push('\n');
+    if left(leaf_end) < 30 {
+        s.push_str(&format!(
+            "renew: the leaves end {}: set pki.leafNotBefore to today (every leaf re-issued from it, same keys, CAs unchanged), render, run hardway plan and roll out (README: Day 2)\n",
+            day(leaf_end)
+        ));
+    }
+    for g in t.trusted_cas() {
+        if let Some((_, end)) = t.ca_validity(*g) {
+            if left(end) < 30 {
+                s.push_str(&format!(
+                    "rotate: CA generation {g} ends {}: add pki.caGenerations.{} and trust it, then sign with it, then drop {g} (README: Day 2)\n",
+                    day(end),
+                    t.trusted_cas().iter().max().copied().unwrap_or(*g) + 1
+                ));
+            }
+        }
+    }
+    s
+}
+
 pub fn summary(c: &Checked) -> String {
     let t = &c.topology;
     let count = |r: Role| t.nodes_with(r).count();

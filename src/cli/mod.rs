@@ -46,8 +46,21 @@ enum Cmd {
         #[arg(long)]
         redact: bool,
     },
-    /// Parse and validate TOPOLOGY; print every problem, or a summary and the planned certificates. Needs no secret.
-    Check { topology: PathBuf },
+    /// Parse and validate TOPOLOGY; print every problem, or a summary, when certificates expire, and the planned certificates. Needs no secret.
+    Check {
+        topology: PathBuf,
+        /// Moment to measure expiry against: YYYY-MM-DD or an RFC 3339 time (default: now).
+        #[arg(long, value_parser = parse_at)]
+        at: Option<time::OffsetDateTime>,
+    },
+    /// What going from rendered bundle OLD to NEW means for the running cluster: files and services per node, rollout order, cluster steps, unsafe transitions (exit 1).
+    Plan {
+        old: PathBuf,
+        new: PathBuf,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print an AWS CloudFormation template with one instance per node of a rendered BUNDLE.
     Cloudformation { bundle: PathBuf },
     /// Print the JSON Schema of the topology file (for editors and CI validators).
@@ -108,7 +121,28 @@ fn warn(line: &str) {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Init { dir } => init::init(&dir),
-        Cmd::Check { topology } => {
+        Cmd::Plan { old, new, json } => {
+            let (ob, nb) = (output::read_bundle(&old)?, output::read_bundle(&new)?);
+            let (ol, nl) = (old.display().to_string(), new.display().to_string());
+            let plan = crate::report::plan::plan(&ol, &ob, &nl, &nb)?;
+            if json {
+                let mut s = serde_json::to_string_pretty(&plan).map_err(|e| Error::internal("plan", e))?;
+                s.push('\n');
+                out(&s)?;
+            } else {
+                out(&crate::report::plan::text(&plan, &ol, &nl))?;
+            }
+            if plan.safe() {
+                Ok(())
+            } else {
+                Err(Error::Limit(format!(
+                    "{} unsafe transition(s); the plan says the safe steps",
+                    plan.unsafe_transitions.len()
+                )))
+            }
+        }
+        Cmd::Check { topology, at } => {
+            let at = at.unwrap_or_else(time::OffsetDateTime::now_utc);
             let checked = load_topology(&topology)?;
             print_warnings(&topology, &checked.warnings);
             crate::render::predict_sizes(&checked.topology, threads()).map_err(|e| match e {
@@ -117,6 +151,7 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             out(&format!("{}\n", check::summary(&checked)))?;
             out(&check::notes(&checked.topology))?;
+            out(&check::expiry(&checked.topology, at))?;
             out(&check::pod_ranges(&checked.topology))?;
             out(&crate::render::pki::inventory(&checked.topology))
         }

@@ -198,9 +198,22 @@ pub struct Topology {
     pub(crate) service_cidr: Cidr,
     pub(crate) pod_cidr: Cidr,
     pub(crate) dns_domain: String,
+    /// The start of CA generation 1 (`pki.notBefore`).
     pub(crate) not_before: OffsetDateTime,
     pub(crate) ca_validity_days: u32,
     pub(crate) cert_validity_days: u32,
+    /// Every CA generation the bundle holds (trusted ones), by number, with its notBefore.
+    pub(crate) ca_generations: BTreeMap<u32, OffsetDateTime>,
+    /// The CA generation that signs the leaves.
+    pub(crate) signing_ca: u32,
+    /// The CA generations every trust bundle carries, the signing one first.
+    pub(crate) trusted_cas: Vec<u32>,
+    /// When the leaves start (`pki.leafNotBefore`, else `pki.notBefore`).
+    pub(crate) leaf_not_before: OffsetDateTime,
+    pub(crate) leaf_key_generation: u32,
+    /// Service-account keys: the signing generation, and the trusted ones (signing first).
+    pub(crate) sa_signing: u32,
+    pub(crate) sa_trusted: Vec<u32>,
     pub(crate) key_algorithm: KeyAlgorithm,
     pub(crate) provider: Provider,
     pub(crate) encryption_keys: Vec<String>,
@@ -234,6 +247,21 @@ impl Topology {
     }
     pub fn not_before(&self) -> OffsetDateTime {
         self.not_before
+    }
+    /// When CA generation `g` starts and ends.
+    pub fn ca_validity(&self, g: u32) -> Option<(OffsetDateTime, OffsetDateTime)> {
+        let nb = *self.ca_generations.get(&g)?;
+        Some((nb, nb + time::Duration::days(i64::from(self.ca_validity_days))))
+    }
+    /// When every leaf certificate starts and ends.
+    pub fn leaf_validity(&self) -> (OffsetDateTime, OffsetDateTime) {
+        (self.leaf_not_before, self.leaf_not_before + time::Duration::days(i64::from(self.cert_validity_days)))
+    }
+    pub fn signing_ca(&self) -> u32 {
+        self.signing_ca
+    }
+    pub fn trusted_cas(&self) -> &[u32] {
+        &self.trusted_cas
     }
     pub fn user_data_budget(&self) -> usize {
         self.user_data_budget

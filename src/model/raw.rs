@@ -209,6 +209,7 @@ fn default_dns_domain() -> String {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawPki {
+    /// Start of CA generation 1, and of the leaves unless `leafNotBefore`.
     pub not_before: String,
     #[serde(default = "default_ca_days")]
     pub ca_validity_days: u32,
@@ -216,6 +217,35 @@ pub struct RawPki {
     pub cert_validity_days: u32,
     #[serde(default)]
     pub key_algorithm: KeyAlgorithm,
+    /// Renewal: every leaf certificate re-issued from this instant, with the same keys.
+    #[serde(default)]
+    pub leaf_not_before: Option<String>,
+    /// Rekey: a new number gives every leaf a new key.
+    #[serde(default)]
+    pub leaf_key_generation: u32,
+    /// CA rotation: the notBefore of each CA generation after the first, by generation number.
+    #[serde(default, rename = "caGenerations")]
+    pub ca_generations: BTreeMap<u32, String>,
+    /// The CA generation that signs the leaves (default 1).
+    #[serde(default, rename = "signingCA")]
+    pub signing_ca: Option<u32>,
+    /// The CA generations every trust bundle carries (default: the signing one).
+    #[serde(default, rename = "trustedCAs")]
+    pub trusted_cas: Option<Vec<u32>>,
+    /// Service-account token key rotation.
+    #[serde(default)]
+    pub service_account_keys: Option<RawServiceAccountKeys>,
+}
+
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawServiceAccountKeys {
+    /// The key generation that signs tokens (default 1).
+    #[serde(default)]
+    pub signing: Option<u32>,
+    /// The key generations whose tokens the apiservers accept (default: the signing one).
+    #[serde(default)]
+    pub trusted: Option<Vec<u32>>,
 }
 
 fn default_ca_days() -> u32 {

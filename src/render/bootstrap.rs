@@ -117,8 +117,7 @@ pub fn kubeconfig_path(t: &Topology, node: &Node) -> String {
 
 /// The bootstrap kubeconfigs (one per token).
 pub fn kubeconfigs(t: &Topology, pki: &Pki, tokens: &[Token]) -> Result<Vec<Kubeconfig>> {
-    let ca = pki.get("kubernetes-ca", None)?;
-    let ca_data = base64::engine::general_purpose::STANDARD.encode(ca.cert_pem.as_bytes());
+    let ca_data = base64::engine::general_purpose::STANDARD.encode(pki.trust_pem("kubernetes-ca").as_bytes());
     let mut out = Vec::new();
     for tok in tokens {
         let path = tok.kubeconfig_path();

@@ -31,6 +31,38 @@ struct Index<'a> {
     manifests: &'a [String],
     bootstrap_tokens: Vec<TokenEntry<'a>>,
     node_health: NodeHealth,
+    pki: PkiState,
+    /// Secrets replaced by placeholders (`render --redact`): only comparable with another redacted bundle.
+    redacted: bool,
+}
+
+/// Which CA and service-account key generations sign and are trusted; when each CA generation is valid.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PkiState {
+    #[serde(rename = "signingCA")]
+    signing_ca: u32,
+    #[serde(rename = "trustedCAs")]
+    trusted_cas: Vec<u32>,
+    ca_generations: Vec<Generation>,
+    leaf_not_before: String,
+    leaf_not_after: String,
+    leaf_key_generation: u32,
+    service_account_keys: SaState,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Generation {
+    generation: u32,
+    not_before: String,
+    not_after: String,
+}
+
+#[derive(Serialize)]
+struct SaState {
+    signing: u32,
+    trusted: Vec<u32>,
 }
 
 /// How to tell, on a node, whether its preparation succeeded.
@@ -153,6 +185,8 @@ struct CertEntry<'a> {
     key_algorithm: &'static str,
     not_before: String,
     not_after: String,
+    /// A CA's own generation; a leaf's is the CA generation that signed it.
+    generation: u32,
 }
 
 #[derive(Serialize)]
@@ -172,15 +206,20 @@ struct Encryption<'a> {
     path: &'static str,
 }
 
-pub fn build(
-    t: &Topology,
-    pki: &Pki,
-    kcs: &[Kubeconfig],
-    node_files: &[Vec<Placed>],
-    user_data_sizes: &[(usize, usize)],
-    tokens: &[Token],
-    manifests: &[String],
-) -> Result<Vec<u8>> {
+/// What the render made that index.json describes.
+pub struct Records<'a> {
+    pub pki: &'a Pki,
+    pub kcs: &'a [Kubeconfig],
+    pub node_files: &'a [Vec<Placed>],
+    /// Per node: (plain, gzip) user-data bytes.
+    pub user_data_sizes: &'a [(usize, usize)],
+    pub tokens: &'a [Token],
+    pub manifests: &'a [String],
+    pub redacted: bool,
+}
+
+pub fn build(t: &Topology, r: &Records<'_>) -> Result<Vec<u8>> {
+    let Records { pki, kcs, node_files, user_data_sizes, tokens, manifests, redacted } = *r;
     let nodes = t
         .nodes
         .iter()
@@ -231,6 +270,7 @@ pub fn build(
             key_algorithm: c.key_algorithm,
             not_before: rfc3339(c.not_before)?,
             not_after: rfc3339(c.not_after)?,
+            generation: c.generation,
         });
     }
     let kubeconfigs = kcs
@@ -301,6 +341,23 @@ pub fn build(
                 })
             })
             .collect::<Result<Vec<_>>>()?,
+        pki: PkiState {
+            signing_ca: t.signing_ca,
+            trusted_cas: t.trusted_cas.clone(),
+            ca_generations: t
+                .trusted_cas
+                .iter()
+                .filter_map(|g| t.ca_validity(*g).map(|v| (*g, v)))
+                .map(|(generation, (nb, na))| {
+                    Ok(Generation { generation, not_before: rfc3339(nb)?, not_after: rfc3339(na)? })
+                })
+                .collect::<Result<Vec<_>>>()?,
+            leaf_not_before: rfc3339(t.leaf_validity().0)?,
+            leaf_not_after: rfc3339(t.leaf_validity().1)?,
+            leaf_key_generation: t.leaf_key_generation,
+            service_account_keys: SaState { signing: t.sa_signing, trusted: t.sa_trusted.clone() },
+        },
+        redacted,
         node_health: NodeHealth {
             command: format!(
                 "cloud-init status --wait >/dev/null; cat {s}; test \"$(cat {s})\" = ok",

@@ -25,7 +25,7 @@ fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
 }
 
-fn render_one(t: &Topology, p: &'static KubeconfigProfile, cert: &Issued, ca: &Issued) -> Result<Kubeconfig> {
+fn render_one(t: &Topology, p: &'static KubeconfigProfile, cert: &Issued, ca_pem: &str) -> Result<Kubeconfig> {
     let server = match p.server {
         Server::Endpoint => t.endpoint_url(),
         Server::Local => t.local_url(),
@@ -41,7 +41,7 @@ fn render_one(t: &Topology, p: &'static KubeconfigProfile, cert: &Issued, ca: &I
             user => user,
             groups => groups,
             context => format!("{}@{}", user, t.name),
-            ca_data => b64(&ca.cert_pem),
+            ca_data => b64(ca_pem),
             cert_data => b64(&cert.cert_pem),
             key_data => if cert.key_redacted { cert.key_pem.trim_end().to_string() } else { b64(&cert.key_pem) },
         },
@@ -63,7 +63,7 @@ pub fn build_all(t: &Topology, pki: &Pki) -> Result<Vec<Kubeconfig>> {
     let mut todo = Vec::new();
     for p in KUBECONFIGS {
         for cert in pki.certs.iter().filter(|c| c.profile.name == p.cert) {
-            todo.push((p, cert, pki.get(cert.issuer_name(), None)?));
+            todo.push((p, cert, pki.trust_pem(cert.issuer_name())));
         }
     }
     // One per worker: on every core of the pool, in table order.

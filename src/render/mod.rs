@@ -20,6 +20,7 @@ pub mod units;
 pub mod userdata;
 
 use crate::bundle::{Bundle, MODE_PUBLIC, MODE_SECRET};
+use crate::catalog::certs::PROFILES;
 use crate::catalog::paths;
 use crate::error::{Error, Result};
 use crate::model::Topology;
@@ -87,8 +88,22 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
         b.add(cert, c.cert_pem.as_str(), MODE_PUBLIC)?;
         b.add(key, c.key_pem.as_str(), MODE_SECRET)?;
     }
-    b.add(paths::SA_KEY, pki.sa_private_pem.as_str(), MODE_SECRET)?;
-    b.add(paths::SA_PUB, pki.sa_public_pem.as_str(), MODE_PUBLIC)?;
+    // Trust bundles once more than CA generation 1 is trusted (see paths::trust_bundle).
+    if pki.trusted() != [1] {
+        for p in PROFILES.iter().filter(|p| p.is_ca()) {
+            b.add(paths::trust_bundle(p, pki.trusted()), pki.trust_pem(p.name), MODE_PUBLIC)?;
+        }
+    }
+    for k in &pki.sa_keys {
+        let (private, public) = paths::sa_paths(k.generation);
+        b.add(public, k.public_pem.as_str(), MODE_PUBLIC)?;
+        if let Some(pem) = &k.private_pem {
+            b.add(private, pem.as_str(), MODE_SECRET)?;
+        }
+    }
+    if t.sa_trusted != [1] {
+        b.add(paths::sa_trust_bundle(&t.sa_trusted), pki.sa_trust_pem(), MODE_PUBLIC)?;
+    }
     for k in &kcs {
         b.add(k.path.as_str(), k.text.as_str(), MODE_SECRET)?;
     }
@@ -130,7 +145,16 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
         b.add(paths::user_data_plain(&n.name), ud.plain, MODE_SECRET)?;
         b.add(paths::user_data_gzip(&n.name), ud.gzip, MODE_SECRET)?;
     }
-    b.add(paths::INDEX, index::build(t, &pki, &kcs, &node_files, &sizes, &tokens, &manifests)?, MODE_PUBLIC)?;
+    let records = index::Records {
+        pki: &pki,
+        kcs: &kcs,
+        node_files: &node_files,
+        user_data_sizes: &sizes,
+        tokens: &tokens,
+        manifests: &manifests,
+        redacted: opts.redact,
+    };
+    b.add(paths::INDEX, index::build(t, &records)?, MODE_PUBLIC)?;
     b.add(paths::README, readme::render(t)?, MODE_PUBLIC)?;
     let sums = b.sha256sums();
     b.add(paths::SUMS, sums, MODE_PUBLIC)?;

@@ -15,7 +15,7 @@ use rcgen::{
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 /// A subject alternative name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,11 +52,13 @@ pub struct Issued {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub key_algorithm: &'static str,
+    /// The CA generation: a CA's own, a leaf's signing one.
+    pub generation: u32,
 }
 
 impl Issued {
     pub fn paths(&self) -> (String, String) {
-        paths::cert_paths(self.profile, self.node.as_deref())
+        paths::cert_paths(self.profile, self.node.as_deref(), self.generation)
     }
     pub fn issuer_name(&self) -> &'static str {
         match self.profile.issuer {
@@ -66,31 +68,70 @@ impl Issued {
     }
 }
 
-/// All certificates plus the service-account key pair.
+/// A service-account key generation: its public key, and its private key where it signs.
+pub struct SaKey {
+    pub generation: u32,
+    pub public_pem: String,
+    /// The signing generation only (a placeholder line in a redacted render).
+    pub private_pem: Option<String>,
+}
+
+/// All certificates (every trusted CA generation, every leaf) plus the service-account keys.
 pub struct Pki {
     pub certs: Vec<Issued>,
+    /// (profile, node) -> the certificate; for a CA, its signing generation.
     index: BTreeMap<(String, Option<String>), usize>,
-    pub sa_private_pem: String,
-    pub sa_public_pem: String,
+    /// Trusted generations, the signing one first.
+    trusted: Vec<u32>,
+    /// Service-account keys of the trusted generations, the signing one first.
+    pub sa_keys: Vec<SaKey>,
 }
 
 impl Pki {
+    /// The certificate of profile `name` (the node's own for per-node profiles; for a CA, the
+    /// generation that signs).
     pub fn get(&self, name: &str, node: Option<&str>) -> Result<&Issued> {
         self.index
             .get(&(name.to_string(), node.map(str::to_string)))
             .and_then(|&i| self.certs.get(i))
             .ok_or_else(|| Error::internal(name, format!("certificate not issued for node {node:?}")))
     }
+
+    /// The trust bundle of CA `name`: the PEM certificates of every trusted generation, the signing one
+    /// first (it is the certificate a signer reading the file takes; the rest is chain).
+    pub fn trust_pem(&self, name: &str) -> String {
+        self.trusted
+            .iter()
+            .filter_map(|g| self.certs.iter().find(|c| c.profile.name == name && c.generation == *g))
+            .map(|c| c.cert_pem.as_str())
+            .collect()
+    }
+
+    /// Whether trust bundles hold more than generation 1's certificate (then they have files of
+    /// their own; see `paths::trust_bundle`).
+    pub fn trusted(&self) -> &[u32] {
+        &self.trusted
+    }
+
+    /// The public keys of every trusted service-account key generation, signing first.
+    pub fn sa_trust_pem(&self) -> String {
+        self.sa_keys.iter().map(|k| k.public_pem.as_str()).collect()
+    }
 }
 
-/// Validity window of a profile.
-fn validity(t: &Topology, p: &CertProfile) -> (OffsetDateTime, OffsetDateTime) {
-    let days = if p.is_ca() { t.ca_validity_days } else { t.cert_validity_days };
-    (t.not_before, t.not_before + Duration::days(i64::from(days)))
+/// Validity window of a profile: CAs per generation, leaves from `leaf_not_before`.
+fn validity(t: &Topology, p: &CertProfile, generation: u32) -> (OffsetDateTime, OffsetDateTime) {
+    if p.is_ca() {
+        t.ca_validity(generation).unwrap_or((t.not_before, t.not_before))
+    } else {
+        t.leaf_validity()
+    }
 }
 
-fn common_name(p: &CertProfile, node: Option<&Node>) -> String {
+fn common_name(p: &CertProfile, node: Option<&Node>, generation: u32) -> String {
     match (p.subject, node) {
+        // A later CA generation's name tells it apart from the first, which keeps its name.
+        (Subject::Fixed(s), _) if p.is_ca() && generation > 1 => format!("{s}-gen{generation}"),
         (Subject::Fixed(s), _) => s.to_string(),
         (Subject::NodeName, Some(n)) => n.name.to_string(),
         (Subject::NodePrefixed(pre), Some(n)) => format!("{pre}{}", n.name),
@@ -166,38 +207,53 @@ struct Plan<'t> {
     sans: Vec<San>,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
+    /// A CA's own generation, a leaf's signing one.
+    generation: u32,
 }
 
 impl Plan<'_> {
+    /// `profile`, `profile/node`, or for a CA generation after the first `profile/genN`.
     fn id(&self) -> String {
         match self.node {
             Some(n) => format!("{}/{}", self.profile.name, n.name),
+            None if self.profile.is_ca() && self.generation > 1 => {
+                format!("{}/gen{}", self.profile.name, self.generation)
+            }
             None => self.profile.name.to_string(),
         }
     }
 }
 
+/// Every certificate: each CA once per trusted generation (the signing one first), then the leaves.
 fn plans<'t>(t: &'t Topology) -> Vec<Plan<'t>> {
     let mut out = Vec::new();
     for p in PROFILES {
-        let mut add = |node: Option<&'t Node>| {
-            let (nb, na) = validity(t, p);
-            out.push(Plan {
-                profile: p,
-                node,
-                cn: common_name(p, node),
-                sans: sans(t, p.sans, node),
-                not_before: nb,
-                not_after: na,
-            })
-        };
-        match p.scope {
-            Scope::Cluster => add(None),
-            Scope::PerNode(role) => t.nodes_with(role).for_each(|n| add(Some(n))),
-            Scope::PerKubelet => t.nodes.iter().filter(|n| n.has_kubelet_certs()).for_each(|n| add(Some(n))),
+        let gens: Vec<u32> = if p.is_ca() { t.trusted_cas.clone() } else { vec![t.signing_ca] };
+        for g in gens {
+            let mut add = |node: Option<&'t Node>| {
+                let (nb, na) = validity(t, p, g);
+                out.push(Plan {
+                    profile: p,
+                    node,
+                    cn: common_name(p, node, g),
+                    sans: sans(t, p.sans, node),
+                    not_before: nb,
+                    not_after: na,
+                    generation: g,
+                })
+            };
+            add_scope(t, p.scope, &mut add);
         }
     }
     out
+}
+
+fn add_scope<'t>(t: &'t Topology, scope: Scope, add: &mut impl FnMut(Option<&'t Node>)) {
+    match scope {
+        Scope::Cluster => add(None),
+        Scope::PerNode(role) => t.nodes_with(role).for_each(|n| add(Some(n))),
+        Scope::PerKubelet => t.nodes.iter().filter(|n| n.has_kubelet_certs()).for_each(|n| add(Some(n))),
+    }
 }
 
 fn params(
@@ -319,7 +375,7 @@ fn finish(
     redact: bool,
 ) -> Result<Issued> {
     let key_pem = if redact {
-        let (_, key_path) = paths::cert_paths(plan.profile, plan.node.map(|n| n.name.as_str()));
+        let (_, key_path) = paths::cert_paths(plan.profile, plan.node.map(|n| n.name.as_str()), plan.generation);
         format!("{}\n", super::redact::placeholder(&format!("private key {key_path}"), &key.pkcs8_der()?))
     } else {
         key.private_pem()?
@@ -338,25 +394,38 @@ fn finish(
         not_before: plan.not_before,
         not_after: plan.not_after,
         key_algorithm: key.algorithm_name(),
+        generation: plan.generation,
     })
 }
 
-/// Key purpose label: per profile and node, so adding a node never changes another key.
-fn key_purpose(plan: &Plan<'_>) -> String {
-    format!("cert/{}", plan.id())
+/// Key purpose label: per profile and node (and CA generation), so adding a node never changes another
+/// key; a leaf key generation after 0 (`pki.leafKeyGeneration`) gives every leaf a new key.
+fn key_purpose(t: &Topology, plan: &Plan<'_>) -> String {
+    match t.leaf_key_generation {
+        g if g > 0 && !plan.profile.is_ca() => format!("cert/{}/key-gen{g}", plan.id()),
+        _ => format!("cert/{}", plan.id()),
+    }
 }
 
-/// Issues every certificate for the topology, plus the service-account key pair. Every key is derived
-/// on every core of the calling pool first (RSA key generation dominates), then the CAs sign
-/// themselves, then the leaves are signed; the order of the result is the table's, whatever the
-/// number of threads.
+/// The service-account key of generation `g` (generation 1 keeps the label it always had).
+fn sa_purpose(g: u32) -> String {
+    match g {
+        1 => "service-account".into(),
+        g => format!("service-account/gen{g}"),
+    }
+}
+
+/// Issues every certificate for the topology, plus the service-account keys. Every key is derived on
+/// every core of the calling pool first (RSA key generation dominates), then the CAs sign
+/// themselves, then the leaves are signed by the signing generation; the order of the result is the
+/// table's, whatever the number of threads.
 pub fn issue_all(t: &Topology, secrets: &Secrets, redact: bool, mode: KeyMode) -> Result<Pki> {
     let plans = plans(t);
-    let mut purposes: Vec<String> = plans.iter().map(key_purpose).collect();
-    purposes.push("service-account".into());
+    let mut purposes: Vec<String> = plans.iter().map(|p| key_purpose(t, p)).collect();
+    purposes.extend(t.sa_trusted.iter().map(|g| sa_purpose(*g)));
     let mut keys =
         purposes.par_iter().map(|p| Key::make(secrets, t.key_algorithm, p, mode)).collect::<Result<Vec<Key>>>()?;
-    let sa = keys.pop().ok_or_else(|| Error::internal("service-account", "key missing"))?;
+    let sa = keys.split_off(plans.len());
     let mut keyed: Vec<(Plan<'_>, Key)> = plans.into_iter().zip(keys).collect();
     let leaves = keyed.split_off(keyed.iter().take_while(|(p, _)| p.profile.is_ca()).count());
     let cas = keyed
@@ -368,9 +437,9 @@ pub fn issue_all(t: &Topology, secrets: &Secrets, redact: bool, mode: KeyMode) -
         })
         .collect::<Result<Vec<_>>>()?;
     let mut certs = Vec::with_capacity(cas.len() + leaves.len());
-    let mut issuers: BTreeMap<&'static str, Issuer<'static, Key>> = BTreeMap::new();
+    let mut issuers: BTreeMap<(&'static str, u32), Issuer<'static, Key>> = BTreeMap::new();
     for (issued, issuer) in cas {
-        issuers.insert(issued.profile.name, issuer);
+        issuers.insert((issued.profile.name, issued.generation), issuer);
         certs.push(issued);
     }
     let issued = leaves
@@ -380,19 +449,34 @@ pub fn issue_all(t: &Topology, secrets: &Secrets, redact: bool, mode: KeyMode) -
             let IssuerRule::Ca(ca) = plan.profile.issuer else {
                 return Err(Error::internal(plan.id(), "leaf without issuer"));
             };
-            let issuer = issuers.get(ca).ok_or_else(|| Error::internal(plan.id(), format!("issuer {ca} missing")))?;
+            let issuer = issuers.get(&(ca, plan.generation)).ok_or_else(|| {
+                Error::internal(plan.id(), format!("issuer {ca} generation {} missing", plan.generation))
+            })?;
             let cert = params.signed_by(key, issuer).map_err(|e| Error::internal(plan.id(), e))?;
             finish(plan, cert.der().to_vec(), key, kus, ekus, redact)
         })
         .collect::<Result<Vec<_>>>()?;
     certs.extend(issued);
-    let index = certs.iter().enumerate().map(|(i, c)| ((c.profile.name.to_string(), c.node.clone()), i)).collect();
-    let sa_private_pem = if redact {
-        format!("{}\n", super::redact::placeholder(&format!("private key {}", paths::SA_KEY), &sa.pkcs8_der()?))
-    } else {
-        sa.private_pem()?
-    };
-    Ok(Pki { certs, index, sa_private_pem, sa_public_pem: sa.public_pem() })
+    // A CA's entry is its signing generation.
+    let index = certs
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.profile.is_ca() || c.generation == t.signing_ca)
+        .map(|(i, c)| ((c.profile.name.to_string(), c.node.clone()), i))
+        .collect();
+    let mut sa_keys = Vec::with_capacity(sa.len());
+    for (g, key) in t.sa_trusted.iter().zip(sa) {
+        let private_pem = match (*g == t.sa_signing, redact) {
+            (false, _) => None,
+            (true, false) => Some(key.private_pem()?),
+            (true, true) => {
+                let path = paths::sa_paths(*g).0;
+                Some(format!("{}\n", super::redact::placeholder(&format!("private key {path}"), &key.pkcs8_der()?)))
+            }
+        };
+        sa_keys.push(SaKey { generation: *g, public_pem: key.public_pem(), private_pem });
+    }
+    Ok(Pki { certs, index, trusted: t.trusted_cas.clone(), sa_keys })
 }
 
 /// The certificates a topology will get, as a text table (for `check`: no secret needed).
@@ -436,6 +520,7 @@ mod tests {
             ],
             not_before: OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
             not_after: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+            generation: 1,
         };
         assert_eq!(
             serial_input(&plan, &[0xab, 0x01]),

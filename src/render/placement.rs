@@ -60,14 +60,18 @@ fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &Kubeconfi
         Ok(node_arg(p.scope.is_per_node(), node))
     };
     Ok(match source {
-        Cert(name) => pki.get(name, cert_node(name)?)?.paths().0,
+        Cert(name) => match certs::find(name) {
+            // A CA is trusted through its trust bundle (every trusted generation).
+            Some(p) if p.is_ca() => paths::trust_bundle(p, pki.trusted()),
+            _ => pki.get(name, cert_node(name)?)?.paths().0,
+        },
         Key(name) => pki.get(name, cert_node(name)?)?.paths().1,
         Kubeconfig(name) => {
             let kc = kcs.find(name, &node.name).ok_or_else(|| Error::internal(name, "kubeconfig not rendered"))?;
             kc.path.clone()
         }
-        SaKey => paths::SA_KEY.into(),
-        SaPub => paths::SA_PUB.into(),
+        SaKey => paths::sa_paths(t.sa_signing).0,
+        SaPub => paths::sa_trust_bundle(&t.sa_trusted),
         Encryption => paths::ENCRYPTION_CONFIG.into(),
         Shared(path) => path.into(),
         BootstrapKubeconfig => crate::render::bootstrap::kubeconfig_path(t, node),

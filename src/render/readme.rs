@@ -36,6 +36,24 @@ pub fn render(t: &Topology) -> Result<String> {
         };
         rows.push(Row { name: p.name, issuer, subject: subject.replace('|', "\\|"), usages, purpose: p.purpose });
     }
+    #[derive(serde::Serialize)]
+    struct Gen {
+        generation: u32,
+        not_before: String,
+        not_after: String,
+        signing: bool,
+    }
+    let mut generations = Vec::new();
+    for g in &t.trusted_cas {
+        if let Some((nb, na)) = t.ca_validity(*g) {
+            generations.push(Gen {
+                generation: *g,
+                not_before: crate::fmt::rfc3339(nb)?,
+                not_after: crate::fmt::rfc3339(na)?,
+                signing: *g == t.signing_ca,
+            });
+        }
+    }
     templates::render(
         "bundle-README.md.j2",
         minijinja::context! {
@@ -43,8 +61,12 @@ pub fn render(t: &Topology) -> Result<String> {
             version => t.version.to_string(),
             provider => t.provider.as_str(),
             certs => rows,
-            not_before => crate::fmt::rfc3339(t.not_before)?,
-            ca_days => t.ca_validity_days,
+            generations => generations,
+            leaf_not_before => crate::fmt::rfc3339(t.leaf_validity().0)?,
+            leaf_not_after => crate::fmt::rfc3339(t.leaf_validity().1)?,
+            leaf_key_generation => t.leaf_key_generation,
+            sa_signing => t.sa_signing,
+            sa_trusted => t.sa_trusted,
             cert_days => t.cert_validity_days,
             key_algorithm => t.key_algorithm.as_str(),
         },

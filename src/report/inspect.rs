@@ -20,6 +20,8 @@ pub struct Row {
     pub sans: Vec<String>,
     pub usages: Vec<String>,
     pub key_algorithm: String,
+    /// A CA's generation, or the generation of the CA that signed a leaf.
+    pub generation: u64,
     pub not_after: String,
     pub days_left: i64,
     /// "ok", or why the chain does not verify.
@@ -228,8 +230,11 @@ pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
         let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
         let (name, cert_path, key_path) = (s("name"), s("cert"), s("key"));
         let node = e["node"].as_str().map(str::to_string);
+        // Bundles from before CA generations have none: generation 1.
+        let generation = e["generation"].as_u64().unwrap_or(1);
         let label = match &node {
             Some(n) => format!("{name}/{n}"),
+            None if generation > 1 && s("issuer") == name => format!("{name}/gen{generation}"),
             None => name.clone(),
         };
         let der = match der_of(&cert_path) {
@@ -246,7 +251,11 @@ pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
         let issuer_name = s("issuer");
         let issuer_path = entries
             .iter()
-            .find(|x| x["name"].as_str() == Some(issuer_name.as_str()) && x["node"].is_null())
+            .find(|x| {
+                x["name"].as_str() == Some(issuer_name.as_str())
+                    && x["node"].is_null()
+                    && x["generation"].as_u64().unwrap_or(1) == generation
+            })
             .and_then(|x| x["cert"].as_str())
             .unwrap_or_default()
             .to_string();
@@ -292,6 +301,7 @@ pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
             sans: sans(&c),
             usages: usages(&c),
             key_algorithm: key_algorithm(c.public_key()),
+            generation,
             not_after: rfc3339(not_after),
             days_left,
             chain,
@@ -306,7 +316,8 @@ pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
 
 /// The inventory as an aligned text table, then the verdict.
 pub fn table(r: &Report) -> String {
-    let head = ["CERTIFICATE", "SUBJECT", "ISSUER", "KEY", "NOT AFTER", "DAYS", "CHAIN", "KEYPAIR", "USAGES", "SANS"];
+    let head =
+        ["CERTIFICATE", "SUBJECT", "ISSUER", "GEN", "KEY", "NOT AFTER", "DAYS", "CHAIN", "KEYPAIR", "USAGES", "SANS"];
     let mut lines: Vec<Vec<String>> = vec![head.iter().map(|s| s.to_string()).collect()];
     for row in &r.certificates {
         lines.push(vec![
@@ -316,6 +327,7 @@ pub fn table(r: &Report) -> String {
             },
             row.subject.clone(),
             row.issuer.clone(),
+            row.generation.to_string(),
             row.key_algorithm.clone(),
             row.not_after.clone(),
             row.days_left.to_string(),
