@@ -83,6 +83,8 @@ pub struct Pki {
     index: BTreeMap<(String, Option<String>), usize>,
     /// Trusted generations, the signing one first.
     trusted: Vec<u32>,
+    /// CA name -> its trust bundle (see `trust_pem`), made once.
+    trust: BTreeMap<&'static str, String>,
     /// Service-account keys of the trusted generations, the signing one first.
     pub sa_keys: Vec<SaKey>,
 }
@@ -100,11 +102,7 @@ impl Pki {
     /// The trust bundle of CA `name`: the PEM certificates of every trusted generation, the signing one
     /// first (it is the certificate a signer reading the file takes; the rest is chain).
     pub fn trust_pem(&self, name: &str) -> String {
-        self.trusted
-            .iter()
-            .filter_map(|g| self.certs.iter().find(|c| c.profile.name == name && c.generation == *g))
-            .map(|c| c.cert_pem.as_str())
-            .collect()
+        self.trust.get(name).cloned().unwrap_or_default()
     }
 
     /// Whether trust bundles hold more than generation 1's certificate (then they have files of
@@ -476,7 +474,20 @@ pub fn issue_all(t: &Topology, secrets: &Secrets, redact: bool, mode: KeyMode) -
         };
         sa_keys.push(SaKey { generation: *g, public_pem: key.public_pem(), private_pem });
     }
-    Ok(Pki { certs, index, trusted: t.trusted_cas.clone(), sa_keys })
+    let trust = PROFILES
+        .iter()
+        .filter(|p| p.is_ca())
+        .map(|p| {
+            let pem: String = t
+                .trusted_cas
+                .iter()
+                .filter_map(|g| certs.iter().find(|c| c.profile.name == p.name && c.generation == *g))
+                .map(|c| c.cert_pem.as_str())
+                .collect();
+            (p.name, pem)
+        })
+        .collect();
+    Ok(Pki { certs, index, trusted: t.trusted_cas.clone(), trust, sa_keys })
 }
 
 /// The certificates a topology will get, as a text table (for `check`: no secret needed).
