@@ -167,3 +167,36 @@ fn the_audit_policy_keeps_kube_proxys_endpointslice_watches_out() {
     let rule = policy.split("  - level:").find(|r| r.contains("system:kube-proxy")).unwrap();
     assert!(rule.contains("discovery.k8s.io") && rule.contains("endpointslices"), "{rule}");
 }
+
+/// The prediction is close: with RSA keys (stand-ins instead of real keys, whose bytes compress a little
+/// differently) within 1% of the real gzip sizes, so a budget a little below the largest real user-data
+/// flags exactly the nodes a real render flags, and one a little above passes.
+#[test]
+fn predicted_user_data_sizes_match_real_ones_within_one_percent() {
+    let dir = repo().join("golden/external-etcd");
+    let yaml = std::fs::read_to_string(dir.join("topology.yaml")).unwrap();
+    let real = render_files(&dir.join("topology.yaml"), &dir.join("seed")).unwrap();
+    let idx: serde_json::Value = serde_json::from_slice(&real.get("index.json").unwrap().bytes).unwrap();
+    let sizes: Vec<(String, u64)> = idx["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap().to_string(), n["userDataGzipBytes"].as_u64().unwrap()))
+        .collect();
+    let max = sizes.iter().map(|s| s.1).max().unwrap();
+    let margin = max / 100;
+    let budget = max - margin;
+    let with = |b: u64| yaml.replace("budgetBytes: 65535", &format!("budgetBytes: {b}"));
+    let t = hardway::model::load("t.yaml", with(budget).as_bytes()).unwrap().topology;
+    let err = hardway::predict_sizes(&t, 2).unwrap_err().to_string();
+    for (name, size) in &sizes {
+        let listed = err.contains(&format!("  - {name}: "));
+        if size.abs_diff(budget) > margin {
+            assert_eq!(listed, *size > budget, "{name}: real {size} bytes, budget {budget}: {err}");
+        }
+    }
+    // And a budget above every real size by a margin passes.
+    let t = hardway::model::load("t.yaml", with(max + margin).as_bytes()).unwrap().topology;
+    let r = hardway::predict_sizes(&t, 2);
+    assert!(r.is_ok(), "{sizes:?}: {}", r.unwrap_err());
+}

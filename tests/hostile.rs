@@ -227,19 +227,27 @@ fn sigkill_mid_write_leaves_old_or_new_never_a_mix() {
     assert!(seen.contains_key("old"), "the kill never landed mid-render: {seen:?}");
 }
 
-/// Every input the fuzzer kept (fuzz/corpus) goes through parse, validate and render without panic.
+/// Every input the fuzzers kept (fuzz/corpus, both targets) goes through parse, validate and render
+/// without panic.
 #[test]
 fn fuzz_corpus_replays_without_panic() {
     let mut n = 0;
-    for dir in ["fuzz/corpus/parse_render", "fuzz/artifacts/parse_render"] {
+    type Target = fn(&[u8]);
+    let targets: [(&str, Target); 4] = [
+        ("fuzz/corpus/parse_render", hardway::fuzz_one),
+        ("fuzz/artifacts/parse_render", hardway::fuzz_one),
+        ("fuzz/corpus/dates", hardway::fuzz_dates),
+        ("fuzz/artifacts/dates", hardway::fuzz_dates),
+    ];
+    for (dir, target) in targets {
         let Ok(entries) = std::fs::read_dir(repo().join(dir)) else { continue };
         for e in entries {
             let bytes = std::fs::read(e.unwrap().path()).unwrap();
-            hardway::fuzz_one(&bytes);
+            target(&bytes);
             n += 1;
         }
     }
-    assert!(n >= 10, "fuzz corpus too small: {n}");
+    assert!(n >= 100, "fuzz corpus too small: {n}");
 }
 
 /// Dates and validities at and around the bounds (years 1950 and 9999, validities 0 and the maximum,

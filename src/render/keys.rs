@@ -23,6 +23,7 @@ enum Inner {
     RsaStandIn {
         bits: usize,
         label: String,
+        n: Vec<u8>,
     },
 }
 
@@ -105,7 +106,7 @@ impl Key {
             .map_err(|e| Error::internal(label, e))?
             .as_bytes()
             .to_vec();
-        Ok(Key { alg, inner: Inner::RsaStandIn { bits, label: label.to_string() }, public })
+        Ok(Key { alg, inner: Inner::RsaStandIn { bits, label: label.to_string(), n }, public })
     }
 
     pub fn algorithm_name(&self) -> &'static str {
@@ -124,10 +125,9 @@ impl Key {
             Inner::Rsa(k) => rsa::pkcs8::EncodePrivateKey::to_pkcs8_der(k.as_ref())
                 .map(|d| d.as_bytes().to_vec())
                 .map_err(|e| err(&e)),
-            // PKCS#8 of an RSA key: ~61 bytes of framing and e around n, d and five half-size integers.
-            Inner::RsaStandIn { bits, label } => {
-                Ok(filler(&format!("{label}/d"), 61 + 2 * (bits / 8) + 5 * (bits / 16 + 1)))
-            }
+            // A real PKCS#8 structure (its modulus the stand-in's public one, as in a real key, where
+            // it repeats the certificate's) around random private numbers of the real sizes.
+            Inner::RsaStandIn { bits, label, n } => rsa_stand_in_pkcs8(*bits, label, n).map_err(|e| err(&e)),
         }
     }
 
@@ -174,7 +174,7 @@ impl SigningKey for Key {
                 let sig = signer.try_sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)?;
                 Ok(sig.to_vec())
             }
-            Inner::RsaStandIn { bits, label } => {
+            Inner::RsaStandIn { bits, label, .. } => {
                 Ok(filler(&format!("{label}/sig/{}", hex_of(&Sha256::digest(msg))), bits / 8))
             }
         }
@@ -194,6 +194,37 @@ fn ec_pkcs8_der(scalar: &[u8], public: &[u8]) -> std::result::Result<Vec<u8>, St
     let algorithm = pkcs8::AlgorithmIdentifierRef { oid: ID_EC_PUBLIC_KEY, parameters: Some((&PRIME256V1).into()) };
     let octets = pkcs8::der::asn1::OctetStringRef::new(&ec).map_err(|e| e.to_string())?;
     pkcs8::PrivateKeyInfoRef::new(algorithm, octets).to_der().map_err(|e| e.to_string())
+}
+
+/// PKCS#8 of an RSA stand-in: modulus `n`, exponent 65537, the private numbers random, as long as real
+/// ones usually are (primes with their top bit set, the rest just below it).
+fn rsa_stand_in_pkcs8(bits: usize, label: &str, n: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    use rsa::pkcs1::der::{asn1::UintRef, Encode};
+    let num = |what: &str, len: usize, top: bool| {
+        let mut v = filler(&format!("{label}/{what}"), len);
+        v[0] = if top { v[0] | 0x80 } else { (v[0] & 0x7f) | 0x40 };
+        v
+    };
+    let (d, half) = (num("d", bits / 8, false), bits / 16);
+    let (p, q) = (num("p", half, true), num("q", half, true));
+    let (dp, dq, qi) = (num("dp", half, false), num("dq", half, false), num("qi", half, false));
+    fn u(b: &[u8]) -> std::result::Result<UintRef<'_>, String> {
+        UintRef::new(b).map_err(|e| e.to_string())
+    }
+    let e = [1u8, 0, 1];
+    let key = rsa::pkcs1::RsaPrivateKey {
+        modulus: u(n)?,
+        public_exponent: u(&e)?,
+        private_exponent: u(&d)?,
+        prime1: u(&p)?,
+        prime2: u(&q)?,
+        exponent1: u(&dp)?,
+        exponent2: u(&dq)?,
+        coefficient: u(&qi)?,
+        other_prime_infos: None,
+    };
+    let der = key.to_der().map_err(|e| e.to_string())?;
+    rsa::pkcs8::PrivateKeyInfo::new(rsa::pkcs1::ALGORITHM_ID, &der).to_der().map_err(|e| e.to_string())
 }
 
 fn rsa_bits(alg: KeyAlgorithm) -> usize {
