@@ -98,7 +98,7 @@ pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Resu
 }
 
 /// One gzip member of `bytes` at libdeflate's best compression (level 12, near-optimal parsing), with
-/// mtime 0. User-data bytes are scarcer than CPU: level 12 is 1.5-2% smaller than level 9 and five to ten
+/// mtime 0. User-data bytes are scarcer than CPU: level 12 is 1-2% smaller than level 9 and about ten
 /// times slower (README, Benchmarks). libdeflate's output depends only on its version, which is pinned.
 pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::best());
