@@ -11,7 +11,8 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "rs") {
+            } else if p.extension().is_some_and(|x| x == "rs") && p.file_stem().is_some_and(|s| s != "tests") {
+                // (`tests.rs` files are `#[cfg(test)] mod tests;`, excluded like inline test modules.)
                 out.push(p);
             }
         }
