@@ -57,6 +57,18 @@ pub fn render_text(yaml: &str, seed: u8) -> Bundle {
     hardway::render(&checked.topology, &Secrets::from_seed([seed; 32])).unwrap()
 }
 
+/// `yaml` with its `pki.notBefore` three days before today: for checks by programs that judge the
+/// certificates by the clock (kubectl, etcd), which would otherwise fail once the fixture's certificates
+/// expired (2026-11-01 plus a year).
+pub fn valid_now(yaml: &str) -> String {
+    let day = (time::OffsetDateTime::now_utc() - time::Duration::days(3))
+        .format(&time::macros::format_description!("[year]-[month]-[day]T00:00:00Z"))
+        .unwrap();
+    let fixed = "notBefore: \"2026-11-01T00:00:00Z\"";
+    assert!(yaml.contains(fixed), "no fixed notBefore to move");
+    yaml.replace(fixed, &format!("notBefore: \"{day}\""))
+}
+
 pub fn demo_yaml() -> String {
     std::fs::read_to_string(repo().join("examples/cluster.yaml")).unwrap()
 }

@@ -325,9 +325,7 @@ fn etcd_and_kubectl_work_across_the_rotation_phases() {
             .format(&time::macros::format_description!("[year]-[month]-[day]T00:00:00Z"))
             .unwrap()
     };
-    let base = std::fs::read_to_string(repo().join("tests/fixtures/loopback.yaml"))
-        .unwrap()
-        .replace("notBefore: \"2026-11-01T00:00:00Z\"", &format!("notBefore: \"{}\"", day(3)));
+    let base = valid_now(&std::fs::read_to_string(repo().join("tests/fixtures/loopback.yaml")).unwrap());
     let phase = |extra: String| base.replace("pki:\n", &format!("pki:\n{extra}"));
     let gen2 = format!("  caGenerations: {{2: \"{}\"}}\n", day(2));
     let phases = [

@@ -30,9 +30,9 @@ fn kubectl_uses_every_kubeconfig_with_the_expected_identity() {
     }
     let t = TempDir::new("kubectl");
     let (a, b) = (t.join("a"), t.join("b"));
-    let bundle = render_text(&demo_yaml(), 21);
+    let bundle = render_text(&valid_now(&demo_yaml()), 21);
     write_bundle(&bundle, &a);
-    write_bundle(&render_text(&demo_yaml(), 22), &b);
+    write_bundle(&render_text(&valid_now(&demo_yaml()), 22), &b);
     let out = in_netns("kubectl_check.py", &[Path::new(KUBECTL), &a, &b]);
 
     let index: Value = serde_json::from_slice(&bundle.get("index.json").unwrap().bytes).unwrap();
@@ -82,10 +82,12 @@ fn kubectl_presents_the_bootstrap_token_of_the_secret() {
     }
     let t = TempDir::new("kubectl-boot");
     let dir = repo().join("golden/bootstrap");
-    let bundle = render_files(&dir.join("topology.yaml"), &dir.join("seed")).unwrap();
+    let topology = t.join("topology.yaml");
+    std::fs::write(&topology, valid_now(&std::fs::read_to_string(dir.join("topology.yaml")).unwrap())).unwrap();
+    let bundle = render_files(&topology, &dir.join("seed")).unwrap();
     let (a, b) = (t.join("a"), t.join("b"));
     write_bundle(&bundle, &a);
-    write_bundle(&render_text(&demo_yaml(), 23), &b);
+    write_bundle(&render_text(&valid_now(&demo_yaml()), 23), &b);
     let out = in_netns("kubectl_check.py", &[Path::new(KUBECTL), &a, &b]);
     let secrets =
         String::from_utf8(bundle.get("manifests/04-bootstrap-token-secrets.yaml").unwrap().bytes.clone()).unwrap();
@@ -110,7 +112,7 @@ fn etcd_cluster_forms_from_the_generated_units_and_certificates() {
         return;
     }
     let t = TempDir::new("etcd");
-    let yaml = std::fs::read_to_string(repo().join("tests/fixtures/loopback.yaml")).unwrap();
+    let yaml = valid_now(&std::fs::read_to_string(repo().join("tests/fixtures/loopback.yaml")).unwrap());
     let dir = t.join("bundle");
     write_bundle(&render_text(&yaml, 31), &dir);
     let work = t.join("work");
