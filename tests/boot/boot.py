@@ -16,20 +16,16 @@ purpose, each of which the checks must catch.
 Bounded: every wait has a timeout; every process started is stopped by PID; mounts, the namespace and
 cgroups are removed in a finally block. Exit 0 when every check passed, 1 otherwise.
 """
-import base64
 import datetime
 import hashlib
 import json
 import os
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CACHE = os.path.join(REPO, "target", "boot")
@@ -302,7 +298,6 @@ class Round:
     def stop(self):
         """Waits (bounded) for the containers to stop, kills what is left, unmounts, removes the
         namespace and the cgroups."""
-        t0 = time.monotonic()
         deadline = time.monotonic() + STOP_TIMEOUT
         for n in self.nodes.values():
             p = n.get("proc")

@@ -165,7 +165,8 @@ def main():
     elif NAME == "kube-controller-manager":
         check_files(f)
         client_via_kubeconfig(f["kubeconfig"])
-    elif NAME == "kube-scheduler":
+    elif NAME in ("kube-scheduler", "kube-proxy"):
+        # Both name their kubeconfig in their config file's clientConnection.
         check_files(f)
         cfg = yaml_load(f["config"])
         kc = cfg["clientConnection"]["kubeconfig"]
@@ -178,12 +179,6 @@ def main():
                  "client-ca-file": cfg.get("authentication", {}).get("x509", {}).get("clientCAFile")}
         check_files({k: v for k, v in named.items() if v})
         kc = f["kubeconfig"] if os.path.exists(f["kubeconfig"]) else f.get("bootstrap-kubeconfig")
-        client_via_kubeconfig(kc)
-    elif NAME == "kube-proxy":
-        check_files(f)
-        cfg = yaml_load(f["config"])
-        kc = cfg["clientConnection"]["kubeconfig"]
-        check_files({"kubeconfig": kc})
         client_via_kubeconfig(kc)
     elif NAME == "containerd":
         check_files({"config": "/etc/containerd/config.toml"})

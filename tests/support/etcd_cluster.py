@@ -12,10 +12,9 @@ usage: etcd_cluster.py BUNDLE WORKDIR [--units]   -> JSON on stdout
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
-import time
+
+import etcdtest
 
 bundle, work = sys.argv[1:3]
 use_units = "--units" in sys.argv[3:]
@@ -29,15 +28,11 @@ def node_pki(node, name):
 
 
 def handwritten(m, cluster):
-    ip, name = m["internalIP"], m["name"]
-    return ["etcd", "--name", name, "--data-dir", os.path.join(work, name),
-            "--cert-file", node_pki(name, "etcd-server.crt"), "--key-file", node_pki(name, "etcd-server.key"),
-            "--peer-cert-file", node_pki(name, "etcd-peer.crt"), "--peer-key-file", node_pki(name, "etcd-peer.key"),
-            "--trusted-ca-file", ca, "--peer-trusted-ca-file", ca,
-            "--client-cert-auth", "--peer-client-cert-auth",
-            "--initial-advertise-peer-urls", f"https://{ip}:2380", "--listen-peer-urls", f"https://{ip}:2380",
-            "--listen-client-urls", f"https://{ip}:2379", "--advertise-client-urls", f"https://{ip}:2379",
-            "--initial-cluster-token", "hardway-test", "--initial-cluster", cluster, "--initial-cluster-state", "new"]
+    name = m["name"]
+    return etcdtest.member_argv(name, m["internalIP"], os.path.join(work, name),
+                                (node_pki(name, "etcd-server.crt"), node_pki(name, "etcd-server.key")),
+                                (node_pki(name, "etcd-peer.crt"), node_pki(name, "etcd-peer.key")),
+                                ca, cluster, "hardway-test")
 
 
 def from_unit(m):
@@ -62,37 +57,23 @@ def from_unit(m):
             for a in out]
 
 
-cluster = ",".join(f"{m['name']}=https://{m['internalIP']}:2380" for m in members)
+cluster = etcdtest.initial_cluster(members)
 procs = []
 logs = []
 result = {"members": len(members)}
 try:
     for m in members:
-        os.makedirs(os.path.join(work, m["name"]), mode=0o700, exist_ok=True)
         argv = from_unit(m) if use_units else handwritten(m, cluster)
         result.setdefault("argv", []).append(argv)
-        log = open(os.path.join(work, m["name"] + ".log"), "w")
-        logs.append(log.name)
-        procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+        etcdtest.start(argv, work, m["name"], procs, logs)
 
-    endpoints = ",".join(f"https://{m['internalIP']}:2379" for m in members)
+    endpoints = etcdtest.endpoints(members)
 
     def ctl(cert, key, *args, timeout=15):
-        env = dict(os.environ, ETCDCTL_API="3")
-        p = subprocess.run(["etcdctl", "--endpoints", endpoints, "--cacert", ca, "--cert", cert, "--key", key,
-                            "--dial-timeout=2s", "--command-timeout=3s", *args],
-                           capture_output=True, text=True, env=env, timeout=timeout)
-        return p.returncode, (p.stdout + p.stderr).strip()
+        return etcdtest.ctl(endpoints, ca, cert, key, *args, timeout=timeout)
 
     client = (os.path.join(bundle, "pki/apiserver-etcd-client.crt"), os.path.join(bundle, "pki/apiserver-etcd-client.key"))
-    deadline = time.time() + 30
-    healthy = False
-    while time.time() < deadline:
-        rc, out = ctl(*client, "endpoint", "health")
-        if rc == 0 and out.count("is healthy") == len(members):
-            healthy = True
-            break
-        time.sleep(0.5)
+    healthy, out = etcdtest.wait_healthy(lambda: ctl(*client, "endpoint", "health"), len(members), 30)
     result["healthy"] = healthy
     result["health"] = out
     rc, out = ctl(*client, "member", "list")
@@ -110,13 +91,6 @@ try:
     result["foreign_ca_refused"] = rc != 0
     result["foreign_ca_output"] = out[-300:]
 finally:
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
+    etcdtest.stop(procs)
     result["logs_tail"] = [open(l).read()[-600:] for l in logs]
 print(json.dumps(result))

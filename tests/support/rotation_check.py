@@ -13,12 +13,12 @@ usage: rotation_check.py KUBECTL PHASE0 PHASE1 PHASE2 WORKDIR  -> JSON on stdout
 import http.server
 import json
 import os
-import signal
 import ssl
 import subprocess
 import sys
 import threading
-import time
+
+import etcdtest
 
 kubectl, p0, p1, p2, work = sys.argv[1:6]
 
@@ -34,57 +34,33 @@ def node_src(bundle, node, path):
 
 result = {}
 members = [n for n in idx(p1)["nodes"] if "etcd" in n["roles"]]
-cluster = ",".join(f"{m['name']}=https://{m['internalIP']}:2380" for m in members)
+cluster = etcdtest.initial_cluster(members)
 procs, logs = [], []
 try:
     for i, m in enumerate(members):
         b = p1 if i == 0 else p2
-        name, ip = m["name"], m["internalIP"]
+        name = m["name"]
         pki = "/etc/kubernetes/pki/etcd/"
-        ca = node_src(b, name, pki + "ca.crt")
-        argv = ["etcd", "--name", name, "--data-dir", os.path.join(work, name),
-                "--cert-file", node_src(b, name, pki + "server.crt"), "--key-file", node_src(b, name, pki + "server.key"),
-                "--peer-cert-file", node_src(b, name, pki + "peer.crt"), "--peer-key-file", node_src(b, name, pki + "peer.key"),
-                "--trusted-ca-file", ca, "--peer-trusted-ca-file", ca, "--client-cert-auth", "--peer-client-cert-auth",
-                "--initial-advertise-peer-urls", f"https://{ip}:2380", "--listen-peer-urls", f"https://{ip}:2380",
-                "--listen-client-urls", f"https://{ip}:2379", "--advertise-client-urls", f"https://{ip}:2379",
-                "--initial-cluster-token", "rotation", "--initial-cluster", cluster, "--initial-cluster-state", "new"]
-        os.makedirs(os.path.join(work, name), mode=0o700, exist_ok=True)
-        log = open(os.path.join(work, name + ".log"), "w")
-        logs.append(log.name)
-        procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
-    endpoints = ",".join(f"https://{m['internalIP']}:2379" for m in members)
+        argv = etcdtest.member_argv(name, m["internalIP"], os.path.join(work, name),
+                                    (node_src(b, name, pki + "server.crt"), node_src(b, name, pki + "server.key")),
+                                    (node_src(b, name, pki + "peer.crt"), node_src(b, name, pki + "peer.key")),
+                                    node_src(b, name, pki + "ca.crt"), cluster, "rotation")
+        etcdtest.start(argv, work, name, procs, logs)
+    endpoints = etcdtest.endpoints(members)
 
     def ctl(bundle, *args):
-        ca = os.path.join(bundle, "pki/etcd-ca-trust.crt")
         crt, key = (os.path.join(bundle, f"pki/apiserver-etcd-client.{x}") for x in ("crt", "key"))
-        r = subprocess.run(["etcdctl", "--endpoints", endpoints, "--cacert", ca, "--cert", crt, "--key", key,
-                            "--dial-timeout=2s", "--command-timeout=3s", *args],
-                           capture_output=True, text=True, timeout=20, env=dict(os.environ, ETCDCTL_API="3"))
-        return r.returncode, (r.stdout + r.stderr).strip()
+        return etcdtest.ctl(endpoints, os.path.join(bundle, "pki/etcd-ca-trust.crt"), crt, key, *args)
 
-    deadline = time.time() + 40
-    rc, out = 1, ""
-    while time.time() < deadline:
-        rc, out = ctl(p1, "endpoint", "health")
-        if rc == 0 and out.count("is healthy") == len(members):
-            break
-        time.sleep(0.5)
-    result["etcd_healthy"] = rc == 0 and out.count("is healthy") == len(members)
+    healthy, out = etcdtest.wait_healthy(lambda: ctl(p1, "endpoint", "health"), len(members), 40)
+    result["etcd_healthy"] = healthy
     result["etcd_health"] = out[-500:]
     result["put_phase1"] = ctl(p1, "put", "/rotation/a", "one")[0] == 0
     result["get_phase2"] = ctl(p2, "get", "/rotation/a", "--print-value-only")[1]
     result["put_phase2"] = ctl(p2, "put", "/rotation/b", "two")[0] == 0
     result["get_phase1"] = ctl(p1, "get", "/rotation/b", "--print-value-only")[1]
 finally:
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
+    etcdtest.stop(procs)
     result["etcd_logs"] = [open(l).read()[-400:] for l in logs]
 
 
