@@ -91,7 +91,7 @@ const fn dir(roles: &'static [Role], path: &'static str, mode: u32, when: When) 
 #[rustfmt::skip]
 pub const NODE_DIRS: &[NodeDir] = &[
     dir(&[ControlPlane, Etcd, Worker], "/etc/kubernetes", 0o755, When::Always),
-    dir(&[ControlPlane, Etcd], "/etc/kubernetes/pki", 0o700, When::Always),
+    dir(&[ControlPlane, Etcd, Worker], "/etc/kubernetes/pki", 0o700, When::Always),
     dir(&[ControlPlane, Etcd], "/etc/kubernetes/pki/etcd", 0o700, When::Always),
     dir(&[Etcd], "/var/lib/etcd", 0o700, When::Always),
     dir(&[ControlPlane], "/var/log/kubernetes", 0o750, When::Always),
@@ -120,7 +120,11 @@ pub const NODE_FILES: &[NodeFile] = &[
     cp(SaPub, "/etc/kubernetes/pki/sa.pub"),
     cp(Encryption, "/etc/kubernetes/encryption-config.yaml"),
     cp(Kubeconfig("kube-controller-manager"), "/etc/kubernetes/controller-manager.conf"),
+    cp(Cert("kube-controller-manager"), "/etc/kubernetes/pki/kube-controller-manager.crt"),
+    cp(Key("kube-controller-manager"), "/etc/kubernetes/pki/kube-controller-manager.key"),
     cp(Kubeconfig("kube-scheduler"), "/etc/kubernetes/scheduler.conf"),
+    cp(Cert("kube-scheduler"), "/etc/kubernetes/pki/kube-scheduler.crt"),
+    cp(Key("kube-scheduler"), "/etc/kubernetes/pki/kube-scheduler.key"),
     cp(Own(nc::APISERVER_UNIT), "/etc/systemd/system/kube-apiserver.service"),
     cp(Shared(nc::KCM_UNIT), "/etc/systemd/system/kube-controller-manager.service"),
     cp(Shared(nc::SCHEDULER_UNIT), "/etc/systemd/system/kube-scheduler.service"),
@@ -138,8 +142,12 @@ pub const NODE_FILES: &[NodeFile] = &[
     kubelet(Cert("kubelet-server"), "/var/lib/kubelet/pki/kubelet.crt"),
     kubelet(Key("kubelet-server"), "/var/lib/kubelet/pki/kubelet.key"),
     kubelet(Kubeconfig("kubelet"), "/etc/kubernetes/kubelet.conf"),
+    kubelet(Cert("kubelet-client"), "/var/lib/kubelet/pki/kubelet-client.crt"),
+    kubelet(Key("kubelet-client"), "/var/lib/kubelet/pki/kubelet-client.key"),
     NodeFile { role: Some(Worker), source: BootstrapKubeconfig, path: "/etc/kubernetes/bootstrap-kubelet.conf", when: When::KubeletBootstrap },
     kubelet(Kubeconfig("kube-proxy"), "/etc/kubernetes/kube-proxy.conf"),
+    kubelet(Cert("kube-proxy"), "/etc/kubernetes/pki/kube-proxy.crt"),
+    kubelet(Key("kube-proxy"), "/etc/kubernetes/pki/kube-proxy.key"),
     worker(Own(nc::KUBELET_UNIT), "/etc/systemd/system/kubelet.service"),
     worker(Own(nc::KUBELET_CONFIG), "/var/lib/kubelet/config.yaml"),
     worker(Own(nc::KUBE_PROXY_UNIT), "/etc/systemd/system/kube-proxy.service"),
@@ -180,7 +188,8 @@ use Consumer::{Install, Nothing, Restart, Unit};
 /// Node path -> what picks it up. Every path of NODE_FILES has a row (tested).
 #[rustfmt::skip]
 pub const CONSUMERS: &[(&str, Consumer)] = &[
-    ("/etc/kubernetes/pki/ca.crt", Restart(&["kube-apiserver", "kube-controller-manager", "kubelet"])),
+    // Every component's kubeconfig names the CA file (kubeconfigs.rs), so all of them read it.
+    ("/etc/kubernetes/pki/ca.crt", Restart(&["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"])),
     ("/etc/kubernetes/pki/ca.key", Restart(&["kube-controller-manager"])),
     ("/etc/kubernetes/pki/apiserver.crt", Restart(&["kube-apiserver"])),
     ("/etc/kubernetes/pki/apiserver.key", Restart(&["kube-apiserver"])),
@@ -202,12 +211,20 @@ pub const CONSUMERS: &[(&str, Consumer)] = &[
     ("/etc/kubernetes/pki/sa.pub", Restart(&["kube-apiserver"])),
     ("/etc/kubernetes/encryption-config.yaml", Restart(&["kube-apiserver"])),
     ("/etc/kubernetes/controller-manager.conf", Restart(&["kube-controller-manager"])),
+    ("/etc/kubernetes/pki/kube-controller-manager.crt", Restart(&["kube-controller-manager"])),
+    ("/etc/kubernetes/pki/kube-controller-manager.key", Restart(&["kube-controller-manager"])),
     ("/etc/kubernetes/scheduler.conf", Restart(&["kube-scheduler"])),
+    ("/etc/kubernetes/pki/kube-scheduler.crt", Restart(&["kube-scheduler"])),
+    ("/etc/kubernetes/pki/kube-scheduler.key", Restart(&["kube-scheduler"])),
     ("/etc/kubernetes/kube-scheduler.yaml", Restart(&["kube-scheduler"])),
     ("/etc/kubernetes/audit-policy.yaml", Restart(&["kube-apiserver"])),
     ("/etc/kubernetes/kubelet.conf", Restart(&["kubelet", "kube-proxy"])),
     ("/etc/kubernetes/bootstrap-kubelet.conf", Restart(&["kubelet"])),
     ("/etc/kubernetes/kube-proxy.conf", Restart(&["kube-proxy"])),
+    ("/etc/kubernetes/pki/kube-proxy.crt", Restart(&["kube-proxy"])),
+    ("/etc/kubernetes/pki/kube-proxy.key", Restart(&["kube-proxy"])),
+    ("/var/lib/kubelet/pki/kubelet-client.crt", Restart(&["kubelet"])),
+    ("/var/lib/kubelet/pki/kubelet-client.key", Restart(&["kubelet"])),
     ("/var/lib/kubelet/pki/kubelet.crt", Restart(&["kubelet"])),
     ("/var/lib/kubelet/pki/kubelet.key", Restart(&["kubelet"])),
     ("/var/lib/kubelet/config.yaml", Restart(&["kubelet"])),
@@ -289,6 +306,29 @@ mod tests {
         }
         for (p, _) in CONSUMERS {
             assert!(NODE_FILES.iter().any(|f| f.path == *p), "{p}: no node gets it");
+        }
+    }
+
+    /// A kubeconfig naming node files is only placed where those files are placed too, from the right
+    /// sources; one embedding its credentials is never placed on a node.
+    #[test]
+    fn node_kubeconfigs_find_their_files_on_the_same_nodes() {
+        use crate::catalog::kubeconfigs::KUBECONFIGS;
+        for f in NODE_FILES {
+            let Kubeconfig(name) = f.source else { continue };
+            let k = KUBECONFIGS.iter().find(|k| k.name == name).unwrap();
+            let refs = k.on_node.as_ref().unwrap_or_else(|| panic!("{name} embeds credentials but goes to {}", f.path));
+            for (path, source) in [(refs.ca, Cert("kubernetes-ca")), (refs.cert, Cert(k.cert)), (refs.key, Key(k.cert))]
+            {
+                assert!(
+                    NODE_FILES.iter().any(|g| g.path == path
+                        && g.source == source
+                        && (g.role.is_none() || g.role == f.role)
+                        && (g.when == When::Always || g.when == f.when)),
+                    "{name} at {} names {path}, which the same nodes do not get from {source:?}",
+                    f.path
+                );
+            }
         }
     }
 

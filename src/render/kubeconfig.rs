@@ -1,4 +1,5 @@
-//! Kubeconfigs: one per certificate of each profile in the kubeconfig table, rendered to YAML.
+//! Kubeconfigs: one per certificate of each profile in the kubeconfig table, rendered to YAML (naming
+//! the node's files for kubeconfigs used on nodes, embedding the credentials for the others).
 
 use super::pki::{Issued, Pki};
 use crate::catalog::kubeconfigs::{KubeconfigProfile, Server, KUBECONFIGS};
@@ -41,6 +42,7 @@ fn render_one(t: &Topology, p: &'static KubeconfigProfile, cert: &Issued, ca_pem
             user => user,
             groups => groups,
             context => format!("{}@{}", user, t.name),
+            refs => p.on_node.as_ref().map(|r| minijinja::context! { ca => r.ca, cert => r.cert, key => r.key }),
             ca_data => b64(ca_pem),
             cert_data => b64(&cert.cert_pem),
             key_data => if cert.key_redacted { cert.key_pem.trim_end().to_string() } else { b64(&cert.key_pem) },

@@ -9,7 +9,8 @@ names. What each one proves, and nothing more:
   it reached an etcd server of --etcd-servers with --etcd-cafile/--etcd-certfile/--etcd-keyfile;
 - kube-controller-manager, kube-scheduler, kubelet, kube-proxy: GET /readyz from the server of their
   kubeconfig, verifying the server against the kubeconfig's CA and presenting its client certificate
-  (through the load balancer where the kubeconfig says so); then /run/hardway-standin/NAME.ok;
+  (the node's files the kubeconfig names, or its embedded data; through the load balancer where the
+  kubeconfig says so); then /run/hardway-standin/NAME.ok;
 - containerd: tells systemd it is ready (Type=notify) once its config exists.
 They run no container, schedule nothing and reconcile nothing.
 """
@@ -74,22 +75,27 @@ def forever():
 
 
 def client_via_kubeconfig(path):
+    """Node kubeconfigs name the node's CA, certificate and key files; off-node ones embed them."""
     kc = yaml_load(path)
     cluster = kc["clusters"][0]["cluster"]
     user = kc["users"][0]["user"]
     d = tempfile.mkdtemp()
-    ca = os.path.join(d, "ca.crt")
-    with open(ca, "wb") as fh:
-        fh.write(base64.b64decode(cluster["certificate-authority-data"]))
-    ctx = ssl.create_default_context(cafile=ca)
+
+    def pem(section, field):
+        if field + "-data" in section:
+            out = os.path.join(d, field)
+            with open(out, "wb") as fh:
+                fh.write(base64.b64decode(section[field + "-data"]))
+            return out
+        if not os.path.exists(section[field]):
+            log(f"{path}: {field} {section[field]} is missing")
+            sys.exit(1)
+        return section[field]
+
+    ctx = ssl.create_default_context(cafile=pem(cluster, "certificate-authority"))
     headers = {}
-    if "client-certificate-data" in user:
-        crt, key = os.path.join(d, "c.crt"), os.path.join(d, "c.key")
-        with open(crt, "wb") as fh:
-            fh.write(base64.b64decode(user["client-certificate-data"]))
-        with open(key, "wb") as fh:
-            fh.write(base64.b64decode(user["client-key-data"]))
-        ctx.load_cert_chain(crt, key)
+    if "client-certificate-data" in user or "client-certificate" in user:
+        ctx.load_cert_chain(pem(user, "client-certificate"), pem(user, "client-key"))
     if "token" in user:
         headers["Authorization"] = "Bearer " + user["token"]
     server = cluster["server"]

@@ -6,8 +6,10 @@ certificate against the kubernetes CA (a certificate from another CA fails the h
 /version with a kube-apiserver-like body that also echoes the client certificate's CN and O, and the
 bearer token if one was sent (bootstrap kubeconfigs). Every kubeconfig of index.json is used with kubectl, once with the
 server overridden to the mock and its original host as --tls-server-name (so the apiserver certificate
-must be valid for the endpoint name), and the identity it presented is reported. A kubeconfig from
-another bundle (another seed) must be refused.
+must be valid for the endpoint name), and the identity it presented is reported. A kubeconfig used on
+nodes names the node's CA, certificate and key files: it is used as a node would see it, each node path
+mapped to the bundle file index.json places there on a node that gets the kubeconfig (a path no such
+node gets fails). A kubeconfig from another bundle (another seed) must be refused.
 
 usage: kubectl_check.py KUBECTL BUNDLE OTHER_BUNDLE  -> JSON on stdout
 """
@@ -17,8 +19,11 @@ import os
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.parse
+
+import yaml
 
 kubectl, bundle, other = sys.argv[1:4]
 index = json.load(open(os.path.join(bundle, "index.json")))
@@ -72,10 +77,34 @@ def call(kubeconfig, tls_name):
     return {"ok": True, "version": json.loads(p.stdout)}
 
 
+def as_on_node(kc):
+    """The kubeconfig's path, or for one naming node files a copy naming the bundle files placed there."""
+    path = os.path.join(bundle, kc["path"])
+    doc = yaml.safe_load(open(path))
+    named = [(s, f) for s in (doc["clusters"][0]["cluster"], doc["users"][0]["user"])
+             for f in ("certificate-authority", "client-certificate", "client-key") if f in s]
+    if not named:
+        return path, None
+    nodes = [n for n in index["nodes"] if kc["node"] in (None, n["name"])
+             and any(f["source"] == kc["path"] for f in n["files"])]
+    if not nodes:
+        return None, "names node files but no node gets it"
+    placed = {f["path"]: f["source"] for f in nodes[0]["files"]}
+    for section, field in named:
+        if section[field] not in placed:
+            return None, f"{field} {section[field]} is not placed on {nodes[0]['name']}"
+        section[field] = os.path.join(bundle, placed[section[field]])
+    fd, out = tempfile.mkstemp(suffix=".kubeconfig")
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(doc, fh)
+    return out, None
+
+
 results = []
 for kc in index["kubeconfigs"]:
     host = urllib.parse.urlsplit(kc["server"]).hostname
-    r = call(os.path.join(bundle, kc["path"]), host)
+    path, problem = as_on_node(kc)
+    r = call(path, host) if path else {"ok": False, "error": problem}
     r.update({"name": kc["name"], "node": kc["node"], "tls_server_name": host})
     results.append(r)
 

@@ -61,6 +61,7 @@ fi
 
 step "directories"
 install -d -m 0755 '/etc/kubernetes'
+install -d -m 0700 '/etc/kubernetes/pki'
 install -d -m 0755 '/var/lib/kubelet'
 install -d -m 0700 '/var/lib/kubelet/pki'
 install -d -m 0755 '/opt/cni/bin'
