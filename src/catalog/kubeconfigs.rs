@@ -36,7 +36,7 @@ pub struct KubeconfigProfile {
 }
 
 /// The kubernetes CA's trust bundle on every node that runs a Kubernetes component.
-const CA: &str = "/etc/kubernetes/pki/ca.crt";
+pub const CA: &str = "/etc/kubernetes/pki/ca.crt";
 
 const fn refs(ca: &'static str, cert: &'static str, key: &'static str) -> NodeRefs {
     NodeRefs { ca, cert, key }
@@ -52,7 +52,9 @@ pub const KUBECONFIGS: &[KubeconfigProfile] = &[
     KubeconfigProfile { name: "kubelet", cert: "kubelet-client", on_node: Some(refs(CA, "/var/lib/kubelet/pki/kubelet-client.crt", "/var/lib/kubelet/pki/kubelet-client.key")), server: Server::Endpoint, dir: "kubeconfigs", purpose: "kubelet -> cluster endpoint, as system:node:<name>." },
 ];
 
-/// The TLS-bootstrap kubeconfig: a bootstrap token that may only request the node's certificates.
+/// The TLS-bootstrap kubeconfig: a bootstrap token that may only request the node's certificates. It
+/// names the node's CA file ([`CA`]); the kubelet writes that name into the kubeconfig it makes for
+/// itself, so a CA rotation reaches it through the node's file.
 pub const BOOTSTRAP: KubeconfigProfile = KubeconfigProfile {
     name: "bootstrap-kubelet",
     cert: "",

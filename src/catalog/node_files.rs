@@ -315,6 +315,17 @@ mod tests {
     fn node_kubeconfigs_find_their_files_on_the_same_nodes() {
         use crate::catalog::kubeconfigs::KUBECONFIGS;
         for f in NODE_FILES {
+            if f.source == BootstrapKubeconfig {
+                // Names the node's CA only (its credential is a token).
+                assert!(
+                    NODE_FILES.iter().any(|g| g.path == crate::catalog::kubeconfigs::CA
+                        && g.source == Cert("kubernetes-ca")
+                        && g.role == f.role
+                        && (g.when == When::Always || g.when == f.when)),
+                    "the bootstrap kubeconfig names {}, which bootstrapping workers do not get",
+                    crate::catalog::kubeconfigs::CA
+                );
+            }
             let Kubeconfig(name) = f.source else { continue };
             let k = KUBECONFIGS.iter().find(|k| k.name == name).unwrap();
             let refs = k.on_node.as_ref().unwrap_or_else(|| panic!("{name} embeds credentials but goes to {}", f.path));

@@ -1,14 +1,12 @@
 //! Kubelet TLS bootstrap: seed-derived bootstrap tokens, their kubeconfigs and Secret manifests.
 
 use super::kubeconfig::Kubeconfig;
-use super::pki::Pki;
 use super::seed::Secrets;
-use crate::catalog::kubeconfigs::{KubeconfigProfile, BOOTSTRAP as PROFILE};
+use crate::catalog::kubeconfigs::{self, KubeconfigProfile, BOOTSTRAP as PROFILE};
 use crate::catalog::paths;
 use crate::error::Result;
 use crate::fmt::templates;
 use crate::model::{BootstrapTokens, Node, Topology};
-use base64::Engine;
 use serde::Serialize;
 
 static PROFILE_REF: &KubeconfigProfile = &PROFILE;
@@ -116,8 +114,7 @@ pub fn kubeconfig_path(t: &Topology, node: &Node) -> String {
 }
 
 /// The bootstrap kubeconfigs (one per token).
-pub fn kubeconfigs(t: &Topology, pki: &Pki, tokens: &[Token]) -> Result<Vec<Kubeconfig>> {
-    let ca_data = base64::engine::general_purpose::STANDARD.encode(pki.trust_pem("kubernetes-ca").as_bytes());
+pub fn kubeconfigs(t: &Topology, tokens: &[Token]) -> Result<Vec<Kubeconfig>> {
     let mut out = Vec::new();
     for tok in tokens {
         let path = tok.kubeconfig_path();
@@ -130,7 +127,7 @@ pub fn kubeconfigs(t: &Topology, pki: &Pki, tokens: &[Token]) -> Result<Vec<Kube
                 server => t.endpoint_url(),
                 user => user,
                 context => format!("kubelet-bootstrap@{}", t.name),
-                ca_data => ca_data,
+                ca_file => kubeconfigs::CA,
                 token => tok.value(),
             },
         )?;

@@ -80,7 +80,7 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
         }
     }
     let mut kcs = kubeconfig::build_all(t, &pki)?;
-    kcs.extend(bootstrap::kubeconfigs(t, &pki, &tokens)?);
+    kcs.extend(bootstrap::kubeconfigs(t, &tokens)?);
 
     let mut b = Bundle::new();
     for c in &pki.certs {
