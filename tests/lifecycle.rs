@@ -213,6 +213,34 @@ fn plan_refuses_each_unsafe_transition_and_passes_the_safe_ones() {
         ["controller-0", "controller-1", "controller-2", "worker-0", "worker-1", "worker-2"],
         "the pod-route table lists every worker"
     );
+    // An etcd member added: refused until it is marked as joining; then safe, its unit joins the running
+    // cluster, and the plan says to add it first.
+    let member = |extra: &str| {
+        let line = format!("  - {{name: controller-3, internalIP: 10.240.0.13, roles: [etcd]{extra}}}\n");
+        render_text(&format!("{}{line}", demo_yaml()), 9)
+    };
+    let p = plan_of(&demo, &member(""));
+    let all: Vec<String> = p.unsafe_transitions.iter().map(|v| format!("{} / {}", v.problem, v.safe_step)).collect();
+    assert!(
+        all.iter().any(|v| v.contains("controller-3 is new to the running cluster")
+            && v.contains("etcdInitialClusterState: existing")),
+        "{all:?}"
+    );
+    let joined = member(", etcdInitialClusterState: existing");
+    let p = plan_of(&demo, &joined);
+    assert!(p.safe(), "{:?}", p.unsafe_transitions);
+    assert!(
+        p.cluster_steps
+            .iter()
+            .any(|s| s.contains("etcdctl member add controller-3 --peer-urls=https://10.240.0.13:2380")),
+        "{:?}",
+        p.cluster_steps
+    );
+    let unit = |b: &Bundle, n: &str| text(&b.get(&format!("nodes/{n}/systemd/etcd.service")).unwrap().bytes);
+    assert!(unit(&joined, "controller-3").contains("--initial-cluster-state=existing"));
+    assert!(unit(&joined, "controller-0").contains("--initial-cluster-state=new"));
+    assert_eq!(index(&joined)["etcd"]["joining"], serde_json::json!(["controller-3"]));
+    assert!(index(&demo)["etcd"].get("joining").is_none(), "no field when nobody joins");
     // No change at all.
     assert!(plan_of(&demo, &demo).no_changes());
 }

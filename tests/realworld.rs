@@ -115,9 +115,14 @@ fn etcd_cluster_forms_from_the_generated_units_and_certificates() {
     let yaml = valid_now(&std::fs::read_to_string(repo().join("tests/fixtures/loopback.yaml")).unwrap());
     let dir = t.join("bundle");
     write_bundle(&render_text(&yaml, 31), &dir);
+    // The same cluster with a fourth member joining it later (same seed, so the same etcd CA).
+    let grown =
+        format!("{yaml}  - {{name: m3, internalIP: 127.0.10.4, roles: [etcd], etcdInitialClusterState: existing}}\n");
+    let dir2 = t.join("grown");
+    write_bundle(&render_text(&grown, 31), &dir2);
     let work = t.join("work");
     std::fs::create_dir(&work).unwrap();
-    let out = in_netns("etcd_cluster.py", &[&dir, &work, Path::new("--units")]);
+    let out = in_netns("etcd_cluster.py", &[&dir, &work, Path::new("--units"), Path::new("--join"), &dir2]);
     let argv = out["argv"][1].as_array().unwrap();
     assert!(argv.iter().any(|a| a == "--name=m1"), "argv not from the unit: {argv:?}");
     assert!(argv.iter().any(|a| a.as_str().unwrap().starts_with("--initial-cluster=m0=https://127.0.10.1:2380,")));
@@ -126,4 +131,10 @@ fn etcd_cluster_forms_from_the_generated_units_and_certificates() {
     assert_eq!(out["get"], "deterministic", "{out:#}");
     assert_eq!(out["healthcheck_client_ok"], true, "{out:#}");
     assert_eq!(out["foreign_ca_refused"], true, "a client cert from the kubernetes CA was accepted: {out:#}");
+    // The joining member, started from its generated unit after `etcdctl member add`, joins.
+    let join_argv = out["join_argv"].as_array().unwrap();
+    assert!(join_argv.iter().any(|a| a == "--initial-cluster-state=existing"), "{join_argv:?}");
+    assert!(join_argv.iter().any(|a| a.as_str().unwrap().ends_with(",m3=https://127.0.10.4:2380")), "{join_argv:?}");
+    assert_eq!(out["join_healthy"], true, "the fourth member did not join: {out:#}");
+    assert_eq!(out["join_get"], "deterministic", "{out:#}");
 }

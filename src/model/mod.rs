@@ -13,8 +13,8 @@ pub mod versions;
 pub use names::Name;
 pub use parse::parse;
 pub use raw::{
-    json_schema, Arch, BinarySource, BootstrapTokens, KeyAlgorithm, KubeletCredentials, PodRoutes, Provider,
-    RawTopology, Runtime,
+    json_schema, Arch, BinarySource, BootstrapTokens, EtcdClusterState, KeyAlgorithm, KubeletCredentials, PodRoutes,
+    Provider, RawTopology, Runtime,
 };
 pub use validate::{earliest_time, latest_time, node_ports, url_problem, validate};
 
@@ -139,6 +139,8 @@ pub struct Node {
     pub(crate) arch: Arch,
     pub(crate) binaries: BinarySource,
     pub(crate) kubelet_credentials: KubeletCredentials,
+    /// etcd members: whether the member forms the cluster or joins a running one.
+    pub(crate) etcd_state: EtcdClusterState,
 }
 
 impl Node {
@@ -164,6 +166,10 @@ impl Node {
     /// A worker whose kubelet certificates come from the bundle.
     pub fn has_kubelet_certs(&self) -> bool {
         self.has(Role::Worker) && self.kubelet_credentials == KubeletCredentials::Certificates
+    }
+    /// An etcd member joining a running cluster (`--initial-cluster-state=existing`).
+    pub fn joins_etcd(&self) -> bool {
+        self.has(Role::Etcd) && self.etcd_state == EtcdClusterState::Existing
     }
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)

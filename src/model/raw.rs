@@ -282,6 +282,30 @@ pub struct RawNode {
     /// Overrides `cluster.kubeletCredentials` for this worker.
     #[serde(rename = "kubeletCredentials", default)]
     pub kubelet_credentials: Option<KubeletCredentials>,
+    /// etcd members only: `existing` for a member added to a running cluster (after `etcdctl member
+    /// add`); its unit then says `--initial-cluster-state=existing`. Ignored by etcd once the member
+    /// has data, so it may stay set.
+    #[serde(rename = "etcdInitialClusterState", default)]
+    pub etcd_initial_cluster_state: Option<EtcdClusterState>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EtcdClusterState {
+    /// The member forms the cluster with the others of the topology (first boot).
+    #[default]
+    New,
+    /// The member joins a running cluster that already lists it (`etcdctl member add`).
+    Existing,
+}
+
+impl EtcdClusterState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EtcdClusterState::New => "new",
+            EtcdClusterState::Existing => "existing",
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -82,6 +82,9 @@ struct Etcd {
     quorum: usize,
     failure_tolerance: usize,
     topology: &'static str,
+    /// Members joining a running cluster (`etcdInitialClusterState: existing`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    joining: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -325,6 +328,7 @@ pub fn build(t: &Topology, r: &Records<'_>) -> Result<Vec<u8>> {
                     n if n == members.len() => "stacked",
                     _ => "mixed",
                 },
+                joining: t.nodes_with(Role::Etcd).filter(|n| n.joins_etcd()).map(|n| n.name.to_string()).collect(),
                 members,
             }
         },

@@ -77,7 +77,7 @@ fn etcd_unit(t: &Topology, n: &Node) -> Result<String> {
         .add("initial-advertise-peer-urls", &peer)?
         .add("initial-cluster", cluster.join(","))?
         .add("initial-cluster-token", &t.name)?
-        .add("initial-cluster-state", "new")?
+        .add("initial-cluster-state", n.etcd_state.as_str())?
         .add("listen-metrics-urls", "http://127.0.0.1:2381")?;
     render_unit(&Unit {
         comment: format!(

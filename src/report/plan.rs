@@ -388,7 +388,10 @@ fn cluster_steps(o: &Value, n: &Value, other: &[FileChange]) -> Vec<String> {
     let old_members = strs(&o["etcd"]["members"]);
     let new_members = strs(&n["etcd"]["members"]);
     for m in new_members.iter().filter(|m| !old_members.contains(m)) {
-        steps.push(format!("etcd: before starting {m}, add it to the running cluster: etcdctl member add {m} --peer-urls=https://<its address>:2380, and start it with --initial-cluster-state=existing"));
+        let ip = n["nodes"].as_array().into_iter().flatten().find(|x| x["name"] == m.as_str());
+        let ip = ip.and_then(|x| x["internalIP"].as_str()).unwrap_or("<its address>");
+        let peer = if ip.contains(':') { format!("https://[{ip}]:2380") } else { format!("https://{ip}:2380") };
+        steps.push(format!("etcd: before starting {m}, add it to the running cluster (from a healthy member): etcdctl member add {m} --peer-urls={peer}; its unit says --initial-cluster-state=existing"));
     }
     for m in old_members.iter().filter(|m| !new_members.contains(m)) {
         steps.push(format!("etcd: remove {m} from the cluster before retiring it: etcdctl member remove <its ID>"));
@@ -465,6 +468,13 @@ fn verdicts(o: &Value, n: &Value) -> Vec<Verdict> {
         bad(
             format!("etcd membership changes by {changes} member(s) in one step ({} kept of {}, quorum {quorum}): the cluster can lose quorum", kept, om.len()),
             "change one member at a time: add (or remove) one, roll it out and wait for a healthy cluster, then the next".into(),
+        );
+    }
+    let joining = strs(&n["etcd"]["joining"]);
+    for m in nm.iter().filter(|m| !om.is_empty() && !om.contains(m) && !joining.contains(m)) {
+        bad(
+            format!("etcd member {m} is new to the running cluster, but its unit says --initial-cluster-state=new: it would not join the running members"),
+            format!("set etcdInitialClusterState: existing on node {m}, render again, and add it with etcdctl member add before starting it"),
         );
     }
     v

@@ -6,18 +6,23 @@ Each etcd member listens on its node's loopback internalIP with the bundle's etc
 certificates; the apiserver-etcd-client certificate must be able to put/get, and a client certificate
 from another CA must be refused. Every process is stopped (SIGTERM, then SIGKILL) before exit.
 
-usage: etcd_cluster.py BUNDLE WORKDIR [--units]   -> JSON on stdout
+usage: etcd_cluster.py BUNDLE WORKDIR [--units] [--join BUNDLE2]   -> JSON on stdout
   --units: take each member's command line from the bundle's generated etcd.service instead.
+  --join BUNDLE2: BUNDLE2 is the same cluster with one etcd member more, marked as joining; once the
+    first members work, it is added (etcdctl member add) and started from BUNDLE2's etcd.service, and
+    must become healthy and serve what was written before it joined.
 """
 import json
 import os
 import shlex
 import sys
+import time
 
 import etcdtest
 
 bundle, work = sys.argv[1:3]
 use_units = "--units" in sys.argv[3:]
+join = sys.argv[sys.argv.index("--join") + 1] if "--join" in sys.argv else None
 index = json.load(open(os.path.join(bundle, "index.json")))
 members = [n for n in index["nodes"] if "etcd" in n["roles"]]
 ca = os.path.join(bundle, "pki/etcd-ca.crt")
@@ -35,7 +40,7 @@ def handwritten(m, cluster):
                                 ca, cluster, "hardway-test")
 
 
-def from_unit(m):
+def from_unit(m, bundle=bundle):
     """The ExecStart of the node's etcd.service, with node paths mapped into the bundle and work dir."""
     files = {f["path"]: os.path.join(bundle, f["source"]) for f in m["files"]}
     unit = next(f for f in m["files"] if f["path"].endswith("/etcd.service"))
@@ -90,6 +95,34 @@ try:
     rc, out = ctl(*adm, "get", "/hardway/test", timeout=20)
     result["foreign_ca_refused"] = rc != 0
     result["foreign_ca_output"] = out[-300:]
+    if join:
+        index2 = json.load(open(os.path.join(join, "index.json")))
+        new = [n for n in index2["nodes"] if n["name"] in index2["etcd"].get("joining", [])]
+        assert len(new) == 1, "BUNDLE2 must mark exactly one member as joining"
+        m = new[0]
+        peer = f"https://{m['internalIP']}:2380"
+        # etcd refuses a member add ("unhealthy cluster") until every member has been connected to
+        # the others for a few seconds (strict reconfiguration check): retry for a bounded time.
+        deadline = time.time() + 30
+        while True:
+            rc, out = ctl(*client, "member", "add", m["name"], f"--peer-urls={peer}")
+            if rc == 0 or time.time() > deadline:
+                break
+            time.sleep(1)
+        result["member_add"] = out[-300:]
+        argv = from_unit(m, join)
+        result["join_argv"] = argv
+        etcdtest.start(argv, work, m["name"], procs, logs)
+        members2 = [n for n in index2["nodes"] if "etcd" in n["roles"]]
+        eps2 = etcdtest.endpoints(members2)
+        healthy, out = etcdtest.wait_healthy(
+            lambda: etcdtest.ctl(eps2, ca, *client, "endpoint", "health"), len(members2), 30)
+        result["join_healthy"] = healthy
+        result["join_health"] = out
+        # The new member serves what was written before it joined (a serializable read is local).
+        rc, out = etcdtest.ctl(f"https://{m['internalIP']}:2379", ca, *client, "get", "/hardway/test",
+                               "--print-value-only", "--consistency=s")
+        result["join_get"] = out
 finally:
     etcdtest.stop(procs)
     result["logs_tail"] = [open(l).read()[-600:] for l in logs]

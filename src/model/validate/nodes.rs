@@ -229,6 +229,12 @@ pub(super) fn validate_nodes(
                 "only workers run a kubelet; remove kubeletCredentials or add the worker role",
             );
         }
+        if rn.etcd_initial_cluster_state.is_some() && !roles.contains(&Role::Etcd) {
+            c.err(
+                p("etcdInitialClusterState"),
+                "only etcd members have it; remove etcdInitialClusterState or add the etcd role",
+            );
+        }
         let mut node_pod_cidr = None;
         if let Some(s) = &rn.pod_cidr {
             if !roles.contains(&Role::Worker) {
@@ -267,6 +273,7 @@ pub(super) fn validate_nodes(
                 arch: rn.arch,
                 binaries: rn.binaries.unwrap_or(raw.binaries.source),
                 kubelet_credentials: rn.kubelet_credentials.unwrap_or(raw.cluster.kubelet_credentials),
+                etcd_state: rn.etcd_initial_cluster_state.unwrap_or_default(),
             });
         }
     }

@@ -1,4 +1,4 @@
-//! Unit tests of validation: pod ranges, endpoints, ports, URLs, dates and generations.
+//! Unit tests of validation: pod ranges, endpoints, ports, URLs, dates, generations and etcd joins.
 
 use super::*;
 
@@ -104,6 +104,23 @@ fn node_addresses_and_pod_ranges_that_cannot_work_are_rejected() {
     assert_eq!(errors(&mask(30)), "");
     let tiny = format!("{BASE}  - {{name: w, internalIP: 10.0.0.3, roles: [worker], podCIDR: 10.200.0.4/31}}\n");
     assert!(errors(&tiny).contains("10.200.0.4/31 has no room for pods"), "{}", errors(&tiny));
+}
+
+#[test]
+fn only_etcd_members_join_a_running_etcd_cluster() {
+    let w =
+        format!("{BASE}  - {{name: w, internalIP: 10.0.0.3, roles: [worker], etcdInitialClusterState: existing}}\n");
+    assert!(errors(&w).contains("nodes[1].etcdInitialClusterState: only etcd members have it"), "{}", errors(&w));
+    let m = format!("{BASE}  - {{name: e, internalIP: 10.0.0.4, roles: [etcd], etcdInitialClusterState: existing}}\n");
+    let c = load("t.yaml", m.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let joins: Vec<bool> = c.topology.nodes.iter().map(|n| n.joins_etcd()).collect();
+    assert_eq!(joins, [false, true]);
+    let bad = m.replace("existing", "joined");
+    assert!(
+        errors(&bad).contains("t.yaml:10:77: unknown variant `joined`, expected one of new, existing"),
+        "{}",
+        errors(&bad)
+    );
 }
 
 #[test]
