@@ -69,6 +69,8 @@ pub fn render(t: &Topology) -> Result<String> {
             sa_trusted => t.sa_trusted,
             cert_days => t.cert_validity_days,
             key_algorithm => t.key_algorithm.as_str(),
+            status => crate::catalog::paths::NODE_STATUS,
+            search => super::install::SEARCH_PATH.join(" "),
         },
     )
 }

@@ -1,10 +1,7 @@
 #!/bin/bash
 # hardway install script for node solo-0 (roles: controlplane, etcd, worker) of cluster solo, Kubernetes 1.33.4.
-# Run once by cloud-init (runcmd) after write_files; safe to run again. It prepares the host,
-# finds every binary the image already has (binaries: preinstalled),
-# then reloads systemd and enables and (re)starts the node's units in order. The outcome is in
-# /var/lib/hardway/status: "ok", or "failed: STEP"; a failed step stops everything after it (nothing more is
-# enabled or started), is printed on the console and makes cloud-init report an error.
+# Run by cloud-init after write_files; safe to run again. Outcome in /var/lib/hardway/status: "ok" or
+# "failed: STEP" (a failed step stops the rest). The bundle's README.md, "Nodes", says more.
 set -Eeuo pipefail
 status='/var/lib/hardway/status'
 step=start
@@ -19,9 +16,7 @@ failed() {
 trap failed ERR
 mkdir -p "${status%/*}"
 
-# A system container (LXD, systemd-nspawn, as kind's nodes are) cannot change what belongs to the host
-# (swap, kernel modules, host-global sysctls): those steps are skipped there, each with a message. On a
-# VM or bare metal they must succeed.
+# In a system container (LXD, nspawn) the host's steps are skipped with a message; elsewhere they must succeed.
 container=
 if systemd-detect-virt --container --quiet 2>/dev/null; then
   container=$(systemd-detect-virt --container)
@@ -69,9 +64,7 @@ install -d -m 0755 '/var/lib/kubelet'
 install -d -m 0700 '/var/lib/kubelet/pki'
 
 step "binaries"
-# binaries: preinstalled. Each binary a unit runs must be at the path the unit names: one given in the
-# topology (binaries.paths) must be there; otherwise the first executable of that name in
-# /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin /opt/bin is linked there.
+# Each unit's binary at its path: a binaries.paths one must exist, else the first in the search path is linked.
 find_binary() {
   local name=$1 want=$2 d
   if [ -x "$want" ]; then log "$name: $want"; return 0; fi
@@ -102,17 +95,14 @@ for b in 'containerd' 'runc' '/usr/lib/cni/bridge' ; do
   command -v "$b" >/dev/null || [ -x "$b" ] || { echo "hardway: $b is missing" >&2; false; }
 done
 
-# kubelet's resolvConf: systemd-resolved's upstream servers where it runs (not its 127.0.0.53 stub,
-# which would loop through CoreDNS), else the system resolv.conf.
+# kubelet resolvConf: systemd-resolved's upstreams (its 127.0.0.53 stub would loop through CoreDNS).
 if [ -f /run/systemd/resolve/resolv.conf ]; then
   ln -sfn /run/systemd/resolve/resolv.conf /etc/kubernetes/resolv.conf
 else
   ln -sfn /etc/resolv.conf /etc/kubernetes/resolv.conf
 fi
 
-# The units in dependency order. restart, not start: an image may already run a distribution unit of
-# the same name (Debian's etcd-server enables its own etcd.service); the unit written to
-# /etc/systemd/system overrides it, and only a restart makes the running service take it.
+# Units in dependency order; restart, not start: a distribution unit of the same name may already run.
 step "systemd daemon-reload"
 systemctl daemon-reload
 step 'enable and restart hardway-routes.service'

@@ -1,10 +1,7 @@
 #!/bin/bash
 # hardway install script for node node-0 (roles: worker) of cluster versions, Kubernetes 1.37.1.
-# Run once by cloud-init (runcmd) after write_files; safe to run again. It prepares the host,
-# downloads every binary and checks its sha256 before installing it,
-# then reloads systemd and enables and (re)starts the node's units in order. The outcome is in
-# /var/lib/hardway/status: "ok", or "failed: STEP"; a failed step stops everything after it (nothing more is
-# enabled or started), is printed on the console and makes cloud-init report an error.
+# Run by cloud-init after write_files; safe to run again. Outcome in /var/lib/hardway/status: "ok" or
+# "failed: STEP" (a failed step stops the rest). The bundle's README.md, "Nodes", says more.
 set -Eeuo pipefail
 status='/var/lib/hardway/status'
 step=start
@@ -19,9 +16,7 @@ failed() {
 trap failed ERR
 mkdir -p "${status%/*}"
 
-# A system container (LXD, systemd-nspawn, as kind's nodes are) cannot change what belongs to the host
-# (swap, kernel modules, host-global sysctls): those steps are skipped there, each with a message. On a
-# VM or bare metal they must succeed.
+# In a system container (LXD, nspawn) the host's steps are skipped with a message; elsewhere they must succeed.
 container=
 if systemd-detect-virt --container --quiet 2>/dev/null; then
   container=$(systemd-detect-virt --container)
@@ -66,9 +61,7 @@ install -d -m 0755 '/var/lib/kubelet'
 install -d -m 0700 '/var/lib/kubelet/pki'
 install -d -m 0755 '/opt/cni/bin'
 
-# fetch URL DEST SHA256 SUMS_URL: download, then verify against SHA256 (pinned in the topology) or, when
-# empty, against the checksum published at SUMS_URL beside the file (guards against corruption and
-# truncation; pin checksums in the topology to guard against a compromised mirror too).
+# fetch URL DEST SHA256 SUMS_URL: download; check against SHA256 (topology pin), else the published SUMS_URL.
 fetch() {
   local url=$1 dest=$2 want=$3 sums=$4 name
   name=${url##*/}
@@ -128,17 +121,14 @@ for b in 'runc' '/opt/cni/bin/bridge' ; do
   command -v "$b" >/dev/null || [ -x "$b" ] || { echo "hardway: $b is missing" >&2; false; }
 done
 
-# kubelet's resolvConf: systemd-resolved's upstream servers where it runs (not its 127.0.0.53 stub,
-# which would loop through CoreDNS), else the system resolv.conf.
+# kubelet resolvConf: systemd-resolved's upstreams (its 127.0.0.53 stub would loop through CoreDNS).
 if [ -f /run/systemd/resolve/resolv.conf ]; then
   ln -sfn /run/systemd/resolve/resolv.conf /etc/kubernetes/resolv.conf
 else
   ln -sfn /etc/resolv.conf /etc/kubernetes/resolv.conf
 fi
 
-# The units in dependency order. restart, not start: an image may already run a distribution unit of
-# the same name (Debian's etcd-server enables its own etcd.service); the unit written to
-# /etc/systemd/system overrides it, and only a restart makes the running service take it.
+# Units in dependency order; restart, not start: a distribution unit of the same name may already run.
 step "systemd daemon-reload"
 systemctl daemon-reload
 step 'enable and restart hardway-routes.service'
