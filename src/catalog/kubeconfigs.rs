@@ -14,8 +14,7 @@ pub enum Server {
 /// kubeconfig (kubeadm's kubelet.conf does the same for its certificate).
 #[derive(Debug)]
 pub struct NodeRefs {
-    /// The kubernetes CA's trust bundle on the node.
-    pub ca: &'static str,
+    /// The CA is always the node's trust bundle, [`CA`].
     pub cert: &'static str,
     pub key: &'static str,
 }
@@ -38,18 +37,18 @@ pub struct KubeconfigProfile {
 /// The kubernetes CA's trust bundle on every node that runs a Kubernetes component.
 pub const CA: &str = "/etc/kubernetes/pki/ca.crt";
 
-const fn refs(ca: &'static str, cert: &'static str, key: &'static str) -> NodeRefs {
-    NodeRefs { ca, cert, key }
+const fn refs(cert: &'static str, key: &'static str) -> NodeRefs {
+    NodeRefs { cert, key }
 }
 
 #[rustfmt::skip]
 pub const KUBECONFIGS: &[KubeconfigProfile] = &[
     KubeconfigProfile { name: "admin", cert: "admin", on_node: None, server: Server::Endpoint, dir: "kubeconfigs", purpose: "Cluster admin kubeconfig (group kubeadm:cluster-admins, bound to cluster-admin)." },
     KubeconfigProfile { name: "super-admin", cert: "super-admin", on_node: None, server: Server::Endpoint, dir: "break-glass", purpose: "BREAK-GLASS kubeconfig in system:masters: bypasses RBAC and cannot be revoked. Keep offline." },
-    KubeconfigProfile { name: "kube-controller-manager", cert: "kube-controller-manager", on_node: Some(refs(CA, "/etc/kubernetes/pki/kube-controller-manager.crt", "/etc/kubernetes/pki/kube-controller-manager.key")), server: Server::Local, dir: "kubeconfigs", purpose: "kube-controller-manager -> local kube-apiserver." },
-    KubeconfigProfile { name: "kube-scheduler", cert: "kube-scheduler", on_node: Some(refs(CA, "/etc/kubernetes/pki/kube-scheduler.crt", "/etc/kubernetes/pki/kube-scheduler.key")), server: Server::Local, dir: "kubeconfigs", purpose: "kube-scheduler -> local kube-apiserver." },
-    KubeconfigProfile { name: "kube-proxy", cert: "kube-proxy", on_node: Some(refs(CA, "/etc/kubernetes/pki/kube-proxy.crt", "/etc/kubernetes/pki/kube-proxy.key")), server: Server::Endpoint, dir: "kubeconfigs", purpose: "kube-proxy -> cluster endpoint." },
-    KubeconfigProfile { name: "kubelet", cert: "kubelet-client", on_node: Some(refs(CA, "/var/lib/kubelet/pki/kubelet-client.crt", "/var/lib/kubelet/pki/kubelet-client.key")), server: Server::Endpoint, dir: "kubeconfigs", purpose: "kubelet -> cluster endpoint, as system:node:<name>." },
+    KubeconfigProfile { name: "kube-controller-manager", cert: "kube-controller-manager", on_node: Some(refs("/etc/kubernetes/pki/kube-controller-manager.crt", "/etc/kubernetes/pki/kube-controller-manager.key")), server: Server::Local, dir: "kubeconfigs", purpose: "kube-controller-manager -> local kube-apiserver." },
+    KubeconfigProfile { name: "kube-scheduler", cert: "kube-scheduler", on_node: Some(refs("/etc/kubernetes/pki/kube-scheduler.crt", "/etc/kubernetes/pki/kube-scheduler.key")), server: Server::Local, dir: "kubeconfigs", purpose: "kube-scheduler -> local kube-apiserver." },
+    KubeconfigProfile { name: "kube-proxy", cert: "kube-proxy", on_node: Some(refs("/etc/kubernetes/pki/kube-proxy.crt", "/etc/kubernetes/pki/kube-proxy.key")), server: Server::Endpoint, dir: "kubeconfigs", purpose: "kube-proxy -> cluster endpoint." },
+    KubeconfigProfile { name: "kubelet", cert: "kubelet-client", on_node: Some(refs("/var/lib/kubelet/pki/kubelet-client.crt", "/var/lib/kubelet/pki/kubelet-client.key")), server: Server::Endpoint, dir: "kubeconfigs", purpose: "kubelet -> cluster endpoint, as system:node:<name>." },
 ];
 
 /// The TLS-bootstrap kubeconfig: a bootstrap token that may only request the node's certificates. It

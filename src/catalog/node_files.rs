@@ -313,30 +313,34 @@ mod tests {
     /// sources; one embedding its credentials is never placed on a node.
     #[test]
     fn node_kubeconfigs_find_their_files_on_the_same_nodes() {
-        use crate::catalog::kubeconfigs::KUBECONFIGS;
+        use crate::catalog::kubeconfigs::{CA, KUBECONFIGS};
+        // Whether the nodes that get `f` also get `path` from `source`.
+        let beside = |f: &NodeFile, path: &str, source: Source| {
+            NODE_FILES.iter().any(|g| {
+                g.path == path
+                    && g.source == source
+                    && (g.role.is_none() || g.role == f.role)
+                    && (g.when == When::Always || g.when == f.when)
+            })
+        };
         for f in NODE_FILES {
-            if f.source == BootstrapKubeconfig {
+            let named = match f.source {
                 // Names the node's CA only (its credential is a token).
+                BootstrapKubeconfig => vec![(CA, Cert("kubernetes-ca"))],
+                Kubeconfig(name) => {
+                    let k = KUBECONFIGS.iter().find(|k| k.name == name).unwrap();
+                    let refs = k
+                        .on_node
+                        .as_ref()
+                        .unwrap_or_else(|| panic!("{name} embeds credentials but goes to {}", f.path));
+                    vec![(CA, Cert("kubernetes-ca")), (refs.cert, Cert(k.cert)), (refs.key, Key(k.cert))]
+                }
+                _ => continue,
+            };
+            for (path, source) in named {
                 assert!(
-                    NODE_FILES.iter().any(|g| g.path == crate::catalog::kubeconfigs::CA
-                        && g.source == Cert("kubernetes-ca")
-                        && g.role == f.role
-                        && (g.when == When::Always || g.when == f.when)),
-                    "the bootstrap kubeconfig names {}, which bootstrapping workers do not get",
-                    crate::catalog::kubeconfigs::CA
-                );
-            }
-            let Kubeconfig(name) = f.source else { continue };
-            let k = KUBECONFIGS.iter().find(|k| k.name == name).unwrap();
-            let refs = k.on_node.as_ref().unwrap_or_else(|| panic!("{name} embeds credentials but goes to {}", f.path));
-            for (path, source) in [(refs.ca, Cert("kubernetes-ca")), (refs.cert, Cert(k.cert)), (refs.key, Key(k.cert))]
-            {
-                assert!(
-                    NODE_FILES.iter().any(|g| g.path == path
-                        && g.source == source
-                        && (g.role.is_none() || g.role == f.role)
-                        && (g.when == When::Always || g.when == f.when)),
-                    "{name} at {} names {path}, which the same nodes do not get from {source:?}",
+                    beside(f, path, source),
+                    "{} names {path}, which the same nodes do not get from {source:?}",
                     f.path
                 );
             }

@@ -389,8 +389,7 @@ fn cluster_steps(o: &Value, n: &Value, other: &[FileChange]) -> Vec<String> {
     let new_members = strs(&n["etcd"]["members"]);
     for m in new_members.iter().filter(|m| !old_members.contains(m)) {
         let ip = n["nodes"].as_array().into_iter().flatten().find(|x| x["name"] == m.as_str());
-        let ip = ip.and_then(|x| x["internalIP"].as_str()).unwrap_or("<its address>");
-        let peer = if ip.contains(':') { format!("https://[{ip}]:2380") } else { format!("https://{ip}:2380") };
+        let peer = crate::model::net::url(ip.and_then(|x| x["internalIP"].as_str()).unwrap_or("<its address>"), 2380);
         steps.push(format!("etcd: before starting {m}, add it to the running cluster (from a healthy member): etcdctl member add {m} --peer-urls={peer}; its unit says --initial-cluster-state=existing"));
     }
     for m in old_members.iter().filter(|m| !new_members.contains(m)) {
