@@ -26,6 +26,7 @@ impl fmt::Display for Problem {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The file is not well-formed YAML, or a value has the wrong type / an unknown field.
     #[error("{file}:{line}:{column}: {message}")]
@@ -50,6 +51,10 @@ pub enum Error {
     /// A bundle does not fit a limit (the message names what is too large).
     #[error("{0}")]
     Limit(String),
+
+    /// `hardway plan` found transitions the running cluster would not survive (the plan names them).
+    #[error("{count} unsafe transition(s); the plan says the safe steps")]
+    UnsafePlan { count: usize },
 
     /// Standard output was closed by its reader (a pipe into `head`): the command stops quietly.
     #[error("standard output closed")]

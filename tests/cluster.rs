@@ -62,7 +62,8 @@ fn coredns_serves_the_cluster_domain_at_the_kubelets_dns_address() {
     assert!(coredns.contains("kubernetes k8s.internal in-addr.arpa ip6.arpa {"), "{coredns}");
     assert!(coredns.contains("clusterIP: \"10.32.0.10\""));
     assert!(coredns.contains("replicas: 2") && coredns.contains("podAntiAffinity"));
-    assert!(coredns.contains("registry.k8s.io/coredns/coredns:v1.13.1"));
+    // kubeadm's CoreDNS for the cluster's minor (golden external-etcd: 1.37, kubeadm v1.37.2's constant).
+    assert!(coredns.contains("registry.k8s.io/coredns/coredns:v1.14.6"), "{coredns}");
     let kubelet = text_of(&b, "nodes/worker-a/kubelet-config.yaml");
     assert!(kubelet.contains("  - \"10.32.0.10\"") && kubelet.contains("clusterDomain: \"k8s.internal\""));
     // The apiserver-to-kubelet binding names the identity of the apiserver's kubelet client certificate.

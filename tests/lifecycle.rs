@@ -2,7 +2,7 @@
 //! `hardway plan`, checked with openssl, a real etcd and kubectl, and against every unsafe transition.
 
 use crate::common::*;
-use hardway::report::plan::{plan, Plan};
+use hardway::report::plan::{plan, NodeState, Plan};
 use hardway::Bundle;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -205,9 +205,10 @@ fn plan_refuses_each_unsafe_transition_and_passes_the_safe_ones() {
         render_text(&format!("{}  - {{name: worker-3, internalIP: 10.240.0.23, roles: [worker]}}\n", demo_yaml()), 9);
     let p = plan_of(&demo, &grown);
     assert!(p.safe());
-    assert!(p.nodes.iter().any(|n| n.name == "worker-3" && n.state == "added"));
-    assert!(p.rollout.iter().any(|s| s.contains("new node worker-3")), "{:?}", p.rollout);
-    let changed: Vec<&str> = p.nodes.iter().filter(|n| n.state == "changed").map(|n| n.name.as_str()).collect();
+    assert!(p.nodes.iter().any(|n| n.name == "worker-3" && n.state == NodeState::Added));
+    assert!(p.steps.iter().any(|s| s.title.contains("new node worker-3")), "{:?}", p.steps);
+    let changed: Vec<&str> =
+        p.nodes.iter().filter(|n| n.state == NodeState::Changed).map(|n| n.name.as_str()).collect();
     assert_eq!(
         changed,
         ["controller-0", "controller-1", "controller-2", "worker-0", "worker-1", "worker-2"],
@@ -229,12 +230,16 @@ fn plan_refuses_each_unsafe_transition_and_passes_the_safe_ones() {
     let joined = member(", etcdInitialClusterState: existing");
     let p = plan_of(&demo, &joined);
     assert!(p.safe(), "{:?}", p.unsafe_transitions);
+    let add = p.steps.iter().position(|s| {
+        s.commands.iter().any(|c| c.contains("member add controller-3 --peer-urls=https://10.240.0.13:2380"))
+    });
+    let boot = p.steps.iter().position(|s| s.title.contains("new node controller-3"));
+    assert!(add.is_some() && boot.is_some() && add < boot, "member add before the node boots: {:?}", p.steps);
+    // The running members' units list the new member, but etcd reads that only when it forms: no restart.
     assert!(
-        p.cluster_steps
-            .iter()
-            .any(|s| s.contains("etcdctl member add controller-3 --peer-urls=https://10.240.0.13:2380")),
+        p.nodes.iter().filter(|n| n.name != "controller-3").all(|n| !n.restart.iter().any(|u| u == "etcd")),
         "{:?}",
-        p.cluster_steps
+        p.nodes
     );
     let unit = |b: &Bundle, n: &str| text(&b.get(&format!("nodes/{n}/systemd/etcd.service")).unwrap().bytes);
     assert!(unit(&joined, "controller-3").contains("--initial-cluster-state=existing"));
@@ -267,7 +272,8 @@ fn plan_command_exit_codes_json_and_redacted_bundles() {
     let p = |x: &Path, y: &Path, extra: &[&str]| run(Command::new(bin()).arg("plan").arg(x).arg(y).args(extra));
     let ok = p(&a, &b, &[]);
     assert_eq!(ok.status.code(), Some(0), "{}{}", text(&ok.stdout), text(&ok.stderr));
-    assert!(text(&ok.stdout).contains("restart etcd on controller-0"), "{}", text(&ok.stdout));
+    assert!(text(&ok.stdout).contains("etcd member controller-0 [on controller-0]"), "{}", text(&ok.stdout));
+    assert!(text(&ok.stdout).contains("$ systemctl restart etcd.service"), "{}", text(&ok.stdout));
     let bad = p(&a, &c, &["--json"]);
     assert_eq!(bad.status.code(), Some(1));
     let json: Value = serde_json::from_slice(&bad.stdout).unwrap();

@@ -4,6 +4,7 @@
 mod cli;
 mod cluster;
 mod common;
+mod day2;
 mod first_hour;
 mod golden;
 mod hostile;

@@ -120,7 +120,7 @@ fn user_data_writes_exactly_the_indexed_files_with_their_modes_and_bytes() {
             let restarted: Vec<String> = tail
                 .lines()
                 .filter_map(|l| l.strip_prefix("systemctl restart "))
-                .map(|u| u.trim_matches('\'').to_string())
+                .map(|u| u.trim_start_matches("--no-block ").trim_matches('\'').to_string())
                 .collect();
             let units: Vec<String> =
                 node["units"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect();

@@ -246,7 +246,7 @@ fn cloudformation_templates_pass_cfn_lint() {
     for case in ["demo", "ha-loadbalancer", "external-etcd"] {
         let dir = repo().join("golden").join(case);
         let b = render_files(&dir.join("topology.yaml"), &dir.join("seed")).unwrap();
-        let tpl = hardway::report::cloudformation::template(&b).unwrap();
+        let tpl = hardway::report::cloudformation::template("bundle", &b).unwrap();
         let v: serde_json::Value = serde_json::from_str(&tpl).unwrap();
         let index: serde_json::Value = serde_json::from_slice(&b.get("index.json").unwrap().bytes).unwrap();
         let instances =

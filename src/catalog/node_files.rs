@@ -9,6 +9,9 @@ pub enum Source {
     Cert(&'static str),
     /// Private key of a profile.
     Key(&'static str),
+    /// The certificate of a CA's signing generation alone (never a trust bundle): for flags that take
+    /// exactly one certificate, like the controller-manager's `--cluster-signing-cert-file`.
+    SigningCert(&'static str),
     /// A kubeconfig of the kubeconfig table (the node's own for per-node ones).
     Kubeconfig(&'static str),
     SaKey,
@@ -106,6 +109,7 @@ pub const NODE_DIRS: &[NodeDir] = &[
 pub const NODE_FILES: &[NodeFile] = &[
     cp(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt"),
     cp(Key("kubernetes-ca"), "/etc/kubernetes/pki/ca.key"),
+    cp(SigningCert("kubernetes-ca"), "/etc/kubernetes/pki/ca-signing.crt"),
     cp(Cert("apiserver"), "/etc/kubernetes/pki/apiserver.crt"),
     cp(Key("apiserver"), "/etc/kubernetes/pki/apiserver.key"),
     cp(Cert("apiserver-kubelet-client"), "/etc/kubernetes/pki/apiserver-kubelet-client.crt"),
@@ -161,6 +165,7 @@ pub const NODE_FILES: &[NodeFile] = &[
     lb(Shared(nc::HAPROXY_CONFIG), "/etc/haproxy/haproxy.cfg"),
     lb(Shared(nc::HAPROXY_DROPIN), "/etc/systemd/system/haproxy.service.d/10-hardway.conf"),
     lb(Cert("kubernetes-ca"), "/etc/haproxy/kubernetes-ca.crt"),
+    lb(Shared(nc::LB_HELPER), "/usr/local/lib/hardway/hardway-lb"),
     routed(Shared(nc::POD_ROUTES), "/etc/hardway/pod-routes"),
     routed(Shared(nc::ROUTES_SCRIPT), "/usr/local/lib/hardway/routes.sh"),
     routed(Shared(nc::ROUTES_UNIT), "/etc/systemd/system/hardway-routes.service"),
@@ -181,9 +186,11 @@ pub enum Consumer {
     Nothing,
     /// Run the node's install.sh again (binaries, host setup; it restarts the node's units).
     Install,
+    /// Reload these units where the node runs them (they take the change without dropping connections).
+    Reload(&'static [&'static str]),
 }
 
-use Consumer::{Install, Nothing, Restart, Unit};
+use Consumer::{Install, Nothing, Reload, Restart, Unit};
 
 /// Node path -> what picks it up. Every path of NODE_FILES has a row (tested).
 #[rustfmt::skip]
@@ -191,6 +198,7 @@ pub const CONSUMERS: &[(&str, Consumer)] = &[
     // Every component's kubeconfig names the CA file (kubeconfigs.rs), so all of them read it.
     ("/etc/kubernetes/pki/ca.crt", Restart(&["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"])),
     ("/etc/kubernetes/pki/ca.key", Restart(&["kube-controller-manager"])),
+    ("/etc/kubernetes/pki/ca-signing.crt", Restart(&["kube-controller-manager"])),
     ("/etc/kubernetes/pki/apiserver.crt", Restart(&["kube-apiserver"])),
     ("/etc/kubernetes/pki/apiserver.key", Restart(&["kube-apiserver"])),
     ("/etc/kubernetes/pki/apiserver-kubelet-client.crt", Restart(&["kube-apiserver"])),
@@ -238,8 +246,9 @@ pub const CONSUMERS: &[(&str, Consumer)] = &[
     ("/etc/systemd/system/containerd.service", Unit("containerd")),
     ("/etc/systemd/system/hardway-routes.service", Unit("hardway-routes")),
     ("/etc/systemd/system/haproxy.service.d/10-hardway.conf", Unit("haproxy")),
-    ("/etc/haproxy/haproxy.cfg", Restart(&["haproxy"])),
-    ("/etc/haproxy/kubernetes-ca.crt", Restart(&["haproxy"])),
+    ("/etc/haproxy/haproxy.cfg", Reload(&["haproxy"])),
+    ("/etc/haproxy/kubernetes-ca.crt", Reload(&["haproxy"])),
+    ("/usr/local/lib/hardway/hardway-lb", Nothing),
     ("/etc/containerd/config.toml", Restart(&["containerd"])),
     ("/etc/crictl.yaml", Nothing),
     ("/etc/cni/net.d/10-bridge.conf", Nothing),
@@ -250,6 +259,11 @@ pub const CONSUMERS: &[(&str, Consumer)] = &[
     ("/etc/sysctl.d/99-kubernetes.conf", Restart(&["systemd-sysctl"])),
     ("/usr/local/lib/hardway/install.sh", Install),
 ];
+
+/// The node path of the first table entry from `source` (the same source always lands at one path).
+pub fn path_of(source: Source) -> Option<&'static str> {
+    NODE_FILES.iter().find(|f| f.source == source).map(|f| f.path)
+}
 
 /// What picks up the node file at `path` (None for a path no node gets).
 pub fn consumer(path: &str) -> Option<Consumer> {
@@ -266,6 +280,7 @@ mod tests {
         for f in NODE_FILES {
             assert!(f.path.starts_with('/'), "{}", f.path);
             match f.source {
+                SigningCert(n) => assert!(certs::find(n).is_some_and(|p| p.is_ca()), "{n} is no CA"),
                 Cert(n) | Key(n) => {
                     let p = certs::find(n).unwrap_or_else(|| panic!("unknown cert {n}"));
                     match p.scope {

@@ -26,6 +26,7 @@ pub const CNI_LOOPBACK: &str = "config/cni/99-loopback.conf";
 pub const MODULES_LOAD: &str = "config/host/modules-load.conf";
 pub const SYSCTL: &str = "config/host/sysctl.conf";
 pub const HAPROXY_CONFIG: &str = "config/haproxy/haproxy.cfg";
+pub const LB_HELPER: &str = "config/haproxy/hardway-lb";
 pub const HAPROXY_DROPIN: &str = "config/systemd/haproxy.service.d/10-hardway.conf";
 pub const POD_ROUTES: &str = "config/network/pod-routes";
 pub const ROUTES_SCRIPT: &str = "config/network/routes.sh";

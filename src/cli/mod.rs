@@ -63,8 +63,12 @@ enum Cmd {
     },
     /// Print an AWS CloudFormation template with one instance per node of a rendered BUNDLE.
     Cloudformation { bundle: PathBuf },
-    /// Print the JSON Schema of the topology file (for editors and CI validators).
-    Schema,
+    /// Print the JSON Schema of the topology file (for editors and CI validators), or with --index
+    /// that of a bundle's index.json (for Terraform and CI readers).
+    Schema {
+        #[arg(long)]
+        index: bool,
+    },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
     /// Certificate inventory of a rendered bundle (directory or zip): days left, chains, key pairs, SHA256SUMS.
@@ -135,10 +139,7 @@ fn run(cli: Cli) -> Result<()> {
             if plan.safe() {
                 Ok(())
             } else {
-                Err(Error::Limit(format!(
-                    "{} unsafe transition(s); the plan says the safe steps",
-                    plan.unsafe_transitions.len()
-                )))
+                Err(Error::UnsafePlan { count: plan.unsafe_transitions.len() })
             }
         }
         Cmd::Check { topology, at } => {
@@ -155,10 +156,12 @@ fn run(cli: Cli) -> Result<()> {
             out(&check::pod_ranges(&checked.topology))?;
             out(&crate::render::pki::inventory(&checked.topology))
         }
-        Cmd::Cloudformation { bundle } => {
-            out(&crate::report::cloudformation::template(&output::read_bundle(&bundle)?)?)
-        }
-        Cmd::Schema => out(&model::json_schema()),
+        Cmd::Cloudformation { bundle } => out(&crate::report::cloudformation::template(
+            &bundle.display().to_string(),
+            &output::read_bundle(&bundle)?,
+        )?),
+        Cmd::Schema { index: false } => out(&model::json_schema()),
+        Cmd::Schema { index: true } => out(&crate::bundle::index::json_schema()),
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             let mut script = Vec::new();

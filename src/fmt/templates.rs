@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("haproxy.cfg.j2", include_str!("../../templates/haproxy.cfg.j2")),
     ("routes.sh", include_str!("../../templates/routes.sh")),
     ("haproxy-limits.conf", include_str!("../../templates/haproxy-limits.conf")),
+    ("hardway-lb", include_str!("../../templates/hardway-lb")),
 ];
 
 fn env() -> &'static Result<Environment<'static>, String> {

@@ -235,7 +235,40 @@ pub struct Topology {
     pub(crate) pod_routes: PodRoutes,
     /// The cluster-wide default of `kubeletCredentials`.
     pub(crate) kubelet_credentials: KubeletCredentials,
+    /// `cluster.failCgroupV1`, written into every KubeletConfiguration when given.
+    pub(crate) fail_cgroup_v1: Option<bool>,
+    pub(crate) images: Images,
 }
+
+/// The images the cluster runs besides the Kubernetes binaries, and archives workers import at boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Images {
+    pub sandbox: String,
+    pub coredns: String,
+    pub archives: Vec<ImageArchive>,
+}
+
+/// An image archive a worker imports: a file on the node, or a download with its sha256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageArchive {
+    Path { path: String, sha256: Option<String> },
+    Url { url: String, sha256: String },
+}
+
+impl ImageArchive {
+    /// Where the archive is on the node when install.sh imports it.
+    pub fn node_path(&self) -> String {
+        match self {
+            ImageArchive::Path { path, .. } => path.clone(),
+            ImageArchive::Url { url, .. } => {
+                format!("{IMAGE_ARCHIVE_DIR}/{}", url.rsplit('/').next().unwrap_or("image.tar"))
+            }
+        }
+    }
+}
+
+/// Where install.sh keeps downloaded image archives on a worker.
+pub const IMAGE_ARCHIVE_DIR: &str = "/var/lib/hardway/images";
 
 /// Read access for library users; inside the crate the fields are used directly.
 impl Topology {

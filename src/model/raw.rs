@@ -18,6 +18,38 @@ pub struct RawTopology {
     pub binaries: RawBinaries,
     #[serde(default, rename = "userData")]
     pub user_data: RawUserData,
+    #[serde(default)]
+    pub images: RawImages,
+}
+
+/// Container images the cluster runs that are not Kubernetes binaries, and image archives for
+/// clusters without a registry (air-gapped).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawImages {
+    /// The pod sandbox ("pause") image containerd runs for every pod. Default:
+    /// `registry.k8s.io/pause:<binaries.versions.pause>`.
+    pub sandbox: Option<String>,
+    /// The CoreDNS image of the add-on manifest. Default: `registry.k8s.io/coredns/coredns:<the version
+    /// kubeadm ships with the Kubernetes minor>`.
+    pub coredns: Option<String>,
+    /// Image archives (docker or OCI archive tarballs) every worker imports into containerd's `k8s.io`
+    /// namespace at boot, pinned so the kubelet's image garbage collection never removes them, before
+    /// the kubelet starts: an air-gapped cluster's sandbox, CoreDNS and workload images.
+    #[serde(default)]
+    pub archives: Vec<RawImageArchive>,
+}
+
+/// One image archive: a file already on the node (`path`) or a download checked against `sha256`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawImageArchive {
+    /// Absolute path of the archive on the node (baked into the image, or placed there).
+    pub path: Option<String>,
+    /// https URL to download the archive from (needs `sha256`).
+    pub url: Option<String>,
+    /// sha256 of the archive: required with `url`, checked when given with `path`.
+    pub sha256: Option<String>,
 }
 
 /// How binaries reach the nodes.
@@ -88,6 +120,11 @@ pub struct RawCluster {
     /// A new number gives every bootstrap token a new value (for workers that join later).
     #[serde(default)]
     pub bootstrap_token_generation: u32,
+    /// The kubelets' `failCgroupV1` (KubeletConfiguration): since Kubernetes 1.35 a kubelet refuses
+    /// a host with cgroup v1 unless this is false. Set false only for hosts that cannot run cgroup v2
+    /// (e.g. Amazon Linux 2, hybrid hierarchies); cgroup v1 support is deprecated upstream.
+    #[serde(default, rename = "failCgroupV1")]
+    pub fail_cgroup_v1: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]

@@ -5,10 +5,11 @@ use super::Version;
 /// One supported minor release and the component versions used with it by default (each can be
 /// overridden in the topology under `binaries.versions`).
 ///
-/// Sources: kubeadm's `cmd/kubeadm/app/constants/constants.go` on each release branch
-/// (`DefaultEtcdVersion`, `PauseVersion`, `CoreDNSVersion`) for 1.33-1.35; 1.36 and 1.37 keep the 1.35
-/// line's etcd 3.6 and pause 3.10.1 until verified otherwise. crictl follows the Kubernetes minor
-/// (cri-tools releases one per minor).
+/// Sources: kubeadm's `cmd/kubeadm/app/constants/constants.go` of each release (`DefaultEtcdVersion`,
+/// `PauseVersion`, `CoreDNSVersion`; read from the k8s.io/kubernetes module: v1.34.4, v1.35.4, v1.36.3,
+/// v1.37.2). containerd per containerd's RELEASES.md (1.34: 2.1.3+; 1.35: 2.1.5+, 2.2.0+; 1.36: 2.2.0+,
+/// 2.3.0+); 1.36 names the containerd, runc and CNI plugins the cluster test runs. crictl follows the
+/// Kubernetes minor (cri-tools releases one per minor).
 #[derive(Debug)]
 pub struct Minor {
     pub minor: u32,
@@ -25,10 +26,10 @@ pub struct Minor {
 #[rustfmt::skip]
 pub const MINORS: &[Minor] = &[
     Minor { minor: 33, etcd: "3.5.21", pause: "3.10",   coredns: "v1.12.0", crictl: "1.33.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
-    Minor { minor: 34, etcd: "3.6.4",  pause: "3.10.1", coredns: "v1.12.1", crictl: "1.34.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
-    Minor { minor: 35, etcd: "3.6.6",  pause: "3.10.1", coredns: "v1.13.1", crictl: "1.35.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
-    Minor { minor: 36, etcd: "3.6.6",  pause: "3.10.1", coredns: "v1.13.1", crictl: "1.36.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
-    Minor { minor: 37, etcd: "3.6.6",  pause: "3.10.1", coredns: "v1.13.1", crictl: "1.37.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
+    Minor { minor: 34, etcd: "3.6.5",  pause: "3.10.1", coredns: "v1.12.1", crictl: "1.34.0", containerd: "2.1.5", runc: "1.3.4", cni_plugins: "1.6.2" },
+    Minor { minor: 35, etcd: "3.6.6",  pause: "3.10.1", coredns: "v1.13.1", crictl: "1.35.0", containerd: "2.2.9", runc: "1.3.4", cni_plugins: "1.6.2" },
+    Minor { minor: 36, etcd: "3.6.8",  pause: "3.10.2", coredns: "v1.14.2", crictl: "1.36.0", containerd: "2.3.7", runc: "1.4.4", cni_plugins: "1.9.1" },
+    Minor { minor: 37, etcd: "3.7.0",  pause: "3.10.2", coredns: "v1.14.6", crictl: "1.37.0", containerd: "2.3.7", runc: "1.4.4", cni_plugins: "1.9.1" },
 ];
 
 pub fn lookup(v: Version) -> Option<&'static Minor> {

@@ -57,7 +57,7 @@ pub fn add(t: &Topology, pki: &Pki, tokens: &[Token], b: &mut Bundle) -> Result<
             minijinja::context! {
                 image_version => minor.coredns,
                 minor => minor.minor,
-                image => format!("registry.k8s.io/coredns/coredns:{}", minor.coredns),
+                image => t.images.coredns.as_str(),
                 domain => t.dns_domain.as_str(),
                 dns_ip => t.cluster_dns.to_string(),
                 corefile => corefile(t),
@@ -98,15 +98,25 @@ pub fn add(t: &Topology, pki: &Pki, tokens: &[Token], b: &mut Bundle) -> Result<
                 MODE_SECRET,
             )?;
         }
-        // " system:node:a system:node:b ": the script matches " $user " against it.
-        let node_list: String =
-            t.nodes.iter().filter(|n| n.bootstraps()).map(|n| format!(" system:node:{}", n.name)).collect::<String>()
-                + " ";
+        // One line per bootstrapping worker: its user name, then every name and address its serving
+        // certificate may hold (the script approves a CSR only if it asks for nothing else).
+        let nodes: Vec<String> = t
+            .nodes
+            .iter()
+            .filter(|n| n.bootstraps())
+            .map(|n| {
+                let mut line = format!("system:node:{} DNS:{}", n.name, n.name);
+                for ip in n.ips() {
+                    line.push_str(&format!(" IP:{ip}"));
+                }
+                line
+            })
+            .collect();
         b.add(
             APPROVE_CSRS,
             templates::render(
                 "approve-csrs.sh.j2",
-                minijinja::context! { cluster => t.name.as_str(), node_list => node_list },
+                minijinja::context! { cluster => t.name.as_str(), nodes => nodes },
             )?,
             MODE_EXEC,
         )?;

@@ -64,7 +64,7 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
         templates::render(
             "containerd-config.toml.j2",
             minijinja::context! {
-                sandbox_image => format!("registry.k8s.io/pause:{}", t.binaries.versions.pause),
+                sandbox_image => t.images.sandbox.as_str(),
                 cni_bin_dir => cni_bin_dir(t),
             },
         )?,
@@ -84,6 +84,7 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
     )?;
     if t.nodes.iter().any(|n| n.has(Role::LoadBalancer)) {
         b.add(paths::HAPROXY_CONFIG, haproxy_config(t)?, MODE_PUBLIC)?;
+        b.add(paths::LB_HELPER, templates::render("hardway-lb", minijinja::context! {})?, MODE_EXEC)?;
     }
     if t.pod_routes == PodRoutes::Static {
         let mut table = String::from(
@@ -99,13 +100,7 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
     Ok(())
 }
 
-/// A route to one worker's pod range.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub destination: String,
-    pub node: String,
-    pub via: String,
-}
+pub use crate::bundle::index::Route;
 
 /// One route per worker pod range, through the worker's internal address.
 pub fn routes(t: &Topology) -> Vec<Route> {
@@ -159,6 +154,7 @@ pub fn add_node(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> {
                     cluster_dns => t.cluster_dns.to_string(),
                     pod_cidr => pod_cidr.to_string(),
                     bootstrap => n.bootstraps(),
+                    fail_cgroup_v1 => t.fail_cgroup_v1,
                 },
             )?,
             MODE_PUBLIC,

@@ -5,8 +5,9 @@ use crate::bundle::{Bundle, MODE_EXEC};
 use crate::catalog::node_files::{Source, NODE_FILES};
 use crate::catalog::paths;
 use crate::error::{Error, Result};
+use crate::fmt::escape::shell_word as shq;
 use crate::fmt::templates;
-use crate::model::{Arch, BinarySource, Node, Role, Runtime, Topology};
+use crate::model::{Arch, BinarySource, ImageArchive, Node, Role, Runtime, Topology};
 use serde::Serialize;
 
 /// A download of the install script.
@@ -43,8 +44,32 @@ fn pinned(t: &Topology, component: &str, arch: Arch) -> String {
     t.binaries.sha256.get(&format!("{component}/{}", arch.as_str())).cloned().unwrap_or_default()
 }
 
-/// Everything the node downloads, in install order (empty for `preinstalled`).
+/// Everything the node downloads, in install order: binaries (none for `preinstalled`), then the
+/// image archives a worker imports that come from a URL.
 pub fn downloads(t: &Topology, n: &Node) -> Vec<Download> {
+    let mut out = binary_downloads(t, n);
+    if n.has(Role::Worker) {
+        for a in &t.images.archives {
+            if let ImageArchive::Url { url, sha256 } = a {
+                let dest = a.node_path();
+                let file = dest.rsplit('/').next().unwrap_or_default().to_string();
+                out.push(Download {
+                    component: "image-archive",
+                    version: file.clone(),
+                    arch: n.arch.as_str(),
+                    url: url.clone(),
+                    sha256: sha256.clone(),
+                    sums_url: String::new(),
+                    install: vec![format!("install -D -m 0644 \"$tmp/{file}\" {}", shq(&dest))],
+                    file,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn binary_downloads(t: &Topology, n: &Node) -> Vec<Download> {
     if n.binaries == BinarySource::Preinstalled {
         return Vec::new();
     }
@@ -192,8 +217,40 @@ fn other_binaries(t: &Topology, n: &Node) -> Vec<&'static str> {
             Runtime::Tarballs => "/opt/cni/bin/bridge",
             Runtime::Packages => "/usr/lib/cni/bridge",
         });
+        if !t.images.archives.is_empty() {
+            r.push("ctr");
+        }
+    }
+    if n.binaries == BinarySource::Preinstalled && !downloads(t, n).is_empty() {
+        r.push("curl");
     }
     r
+}
+
+/// An image archive a worker imports after containerd started and before the kubelet does.
+#[derive(Serialize)]
+struct ImageImport {
+    path: String,
+    /// Checked before the import when the topology pins it for a file on the node (downloads are
+    /// checked when fetched).
+    sha256: Option<String>,
+}
+
+fn image_imports(t: &Topology, n: &Node) -> Vec<ImageImport> {
+    if !n.has(Role::Worker) {
+        return Vec::new();
+    }
+    t.images
+        .archives
+        .iter()
+        .map(|a| ImageImport {
+            path: a.node_path(),
+            sha256: match a {
+                ImageArchive::Path { sha256, .. } => sha256.clone(),
+                ImageArchive::Url { .. } => None,
+            },
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -223,6 +280,7 @@ struct Install<'a> {
     required: Vec<&'static str>,
     worker: bool,
     units: Vec<&'static str>,
+    images: Vec<ImageImport>,
     sysctl_file: &'static str,
     status: &'static str,
 }
@@ -247,6 +305,7 @@ pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> 
         required: other_binaries(t, n),
         worker: n.has(Role::Worker),
         units: super::units::node_units(t, n),
+        images: image_imports(t, n),
         sysctl_file,
         status: paths::NODE_STATUS,
     };

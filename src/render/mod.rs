@@ -148,13 +148,13 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
     let records = index::Records {
         pki: &pki,
         kcs: &kcs,
-        node_files: &node_files,
+        node_files,
         user_data_sizes: &sizes,
         tokens: &tokens,
         manifests: &manifests,
         redacted: opts.redact,
     };
-    b.add(paths::INDEX, index::build(t, &records)?, MODE_PUBLIC)?;
+    b.add(paths::INDEX, index::build(t, records)?, MODE_PUBLIC)?;
     b.add(paths::README, readme::render(t)?, MODE_PUBLIC)?;
     let sums = b.sha256sums();
     b.add(paths::SUMS, sums, MODE_PUBLIC)?;

@@ -8,19 +8,9 @@ use crate::error::{Error, Result};
 use crate::model::{Node, Runtime, Topology};
 use crate::render::kubeconfig::Kubeconfig;
 use crate::render::pki::Pki;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// One file on one node.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Placed {
-    /// Absolute path on the node.
-    pub path: String,
-    /// Path inside the bundle.
-    pub source: String,
-    /// Octal mode as a string, e.g. "0600".
-    pub mode: String,
-}
+pub use crate::bundle::index::{Placed, PlacedDir};
 
 pub fn mode_string(mode: u32) -> String {
     format!("{mode:04o}")
@@ -66,6 +56,10 @@ fn resolve(t: &Topology, source: Source, node: &Node, pki: &Pki, kcs: &Kubeconfi
             _ => pki.get(name, cert_node(name)?)?.paths().0,
         },
         Key(name) => pki.get(name, cert_node(name)?)?.paths().1,
+        SigningCert(name) => {
+            let p = certs::find(name).ok_or_else(|| Error::internal(name, "no such certificate profile"))?;
+            paths::cert_paths(p, None, t.signing_ca).0
+        }
         Kubeconfig(name) => {
             let kc = kcs.find(name, &node.name).ok_or_else(|| Error::internal(name, "kubeconfig not rendered"))?;
             kc.path.clone()
@@ -91,19 +85,12 @@ fn holds(t: &Topology, node: &Node, when: When) -> bool {
     }
 }
 
-/// A directory on a node and its mode, e.g. "0700".
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct PlacedDir {
-    pub path: &'static str,
-    pub mode: String,
-}
-
 /// The directories `node` needs, parents first, with their modes (those holding keys 0700).
 pub fn dirs_for(t: &Topology, node: &Node) -> Vec<PlacedDir> {
     NODE_DIRS
         .iter()
         .filter(|d| d.roles.iter().any(|r| node.has(*r)) && holds(t, node, d.when))
-        .map(|d| PlacedDir { path: d.path, mode: mode_string(d.mode) })
+        .map(|d| PlacedDir { path: d.path.to_string(), mode: mode_string(d.mode) })
         .collect()
 }
 

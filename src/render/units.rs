@@ -90,7 +90,9 @@ fn etcd_unit(t: &Topology, n: &Node) -> Result<String> {
         documentation: "https://etcd.io/docs/",
         after: vec!["network-online.target"],
         wants: vec!["network-online.target"],
-        service: [&["Type=notify"][..], RESTART].concat(),
+        // A member is ready once it reached a quorum, which may take as long as the other members take
+        // to boot: systemd must never give up on it (install.sh starts it without waiting).
+        service: [&["Type=notify", "TimeoutStartSec=infinity"][..], RESTART].concat(),
         exec: t.binary_path("etcd"),
         args: f.args,
         ..Default::default()
@@ -150,7 +152,8 @@ fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
         ),
         description: format!("Kubernetes API server on {}", n.name),
         documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/",
-        after: if stacked { vec!["network-online.target", "etcd.service"] } else { vec!["network-online.target"] },
+        // Not After=etcd.service: etcd may wait minutes for its peers; the apiserver retries etcd itself.
+        after: vec!["network-online.target"],
         wants: vec!["network-online.target"],
         service: RESTART.to_vec(),
         exec: t.binary_path("kube-apiserver"),
@@ -170,7 +173,8 @@ fn kcm_unit(t: &Topology) -> Result<String> {
         .add("client-ca-file", format!("{pki}/ca.crt"))?
         .add("cluster-cidr", t.pod_cidr)?
         .add("cluster-name", &t.name)?
-        .add("cluster-signing-cert-file", format!("{pki}/ca.crt"))?
+        // Exactly one certificate (the CSR signer refuses a bundle); ca.crt is the trust bundle.
+        .add("cluster-signing-cert-file", format!("{pki}/ca-signing.crt"))?
         .add("cluster-signing-key-file", format!("{pki}/ca.key"))?
         .add("controllers", "*,bootstrapsigner,tokencleaner")?
         .add("kubeconfig", kc)?

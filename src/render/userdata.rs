@@ -73,7 +73,7 @@ pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Resu
     let packages = super::install::packages(t, n);
     let dirs = super::placement::dirs_for(t, n);
     let bootcmd =
-        dirs.iter().map(|d| serde_saphyr::FlowSeq(vec!["install", "-d", "-m", d.mode.as_str(), d.path])).collect();
+        dirs.iter().map(|d| serde_saphyr::FlowSeq(vec!["install", "-d", "-m", d.mode.as_str(), &d.path])).collect();
     let script = paths::node_path(&n.name, paths::INSTALL_SCRIPT);
     let install = files.iter().find(|f| f.source == script).ok_or_else(|| Error::internal(&n.name, "no install.sh"))?;
     // One command: install.sh enables and starts the units itself, only once every step before

@@ -22,15 +22,20 @@ fn logical_id(prefix: &str, name: &str) -> String {
     s
 }
 
-pub fn template(b: &Bundle) -> Result<String> {
-    let bad = |m: &str| Error::Input { file: "index.json".into(), message: m.into() };
-    let index: Value = b
-        .get("index.json")
-        .and_then(|e| serde_json::from_slice(&e.bytes).ok())
-        .ok_or_else(|| bad("missing or not JSON: not a hardway bundle"))?;
-    let cluster = index["cluster"].as_str().ok_or_else(|| bad("no cluster name"))?;
-    let nodes = index["nodes"].as_array().ok_or_else(|| bad("no nodes"))?;
-    let any_arm = nodes.iter().any(|n| n["arch"] == "arm64");
+/// The template of bundle `b` (`label` names it in errors). A redacted bundle is refused: its
+/// user-data holds placeholders where the nodes' keys belong.
+pub fn template(label: &str, b: &Bundle) -> Result<String> {
+    let index = super::verify::verified(label, b)?.index;
+    if index.redacted {
+        return Err(Error::Input {
+            file: label.into(),
+            message: "is a redacted bundle (render --redact): its user-data holds placeholders where keys belong, so its instances could not start; use a bundle rendered without --redact".into(),
+        });
+    }
+    let bad = |m: &str| Error::Input { file: label.into(), message: m.into() };
+    let cluster = index.cluster.as_str();
+    let nodes = &index.nodes;
+    let any_arm = nodes.iter().any(|n| n.arch == "arm64");
     let mut params = Map::new();
     params.insert(
         "ImageId".into(),
@@ -62,13 +67,11 @@ pub fn template(b: &Bundle) -> Result<String> {
     let mut resources = Map::new();
     let mut ids = std::collections::BTreeMap::new();
     for n in nodes {
-        let name = n["name"].as_str().ok_or_else(|| bad("node without a name"))?;
-        let gz_path = n["userDataGzip"].as_str().ok_or_else(|| bad("node without userDataGzip"))?;
-        let gz = b.get(gz_path).ok_or_else(|| bad(&format!("{gz_path} missing")))?;
-        let arm = n["arch"] == "arm64";
+        let name = n.name.as_str();
+        let gz = b.get(&n.user_data_gzip).ok_or_else(|| bad(&format!("{} missing", n.user_data_gzip)))?;
+        let arm = n.arch == "arm64";
         let id = logical_id("Node", name);
-        let roles: Vec<&str> =
-            n["roles"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let roles = &n.roles;
         resources.insert(
             id.clone(),
             json!({
@@ -78,7 +81,7 @@ pub fn template(b: &Bundle) -> Result<String> {
                     "InstanceType": {"Ref": if arm { "ArmInstanceType" } else { "InstanceType" }},
                     "SubnetId": {"Ref": "SubnetId"},
                     "SecurityGroupIds": [{"Ref": "SecurityGroupId"}],
-                    "PrivateIpAddress": n["internalIP"],
+                    "PrivateIpAddress": n.internal_ip,
                     // Pods of other nodes are routed through this instance.
                     "SourceDestCheck": false,
                     "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
@@ -93,21 +96,17 @@ pub fn template(b: &Bundle) -> Result<String> {
         );
         ids.insert(name.to_string(), id);
     }
-    let api = &index["apiServer"];
-    let no_lb_node = api["loadBalancers"].as_array().is_none_or(|l| l.is_empty());
+    let api = &index.api_server;
     let mut outputs = Map::new();
-    if no_lb_node {
-        let port = api["port"].as_u64().unwrap_or(6443);
+    if api.load_balancers.is_empty() {
+        let port = api.port;
         params.insert("VpcId".into(), json!({"Type": "AWS::EC2::VPC::Id", "Description": "VPC of the subnet"}));
-        let targets: Vec<Value> = api["targets"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(|x| x["node"].as_str().and_then(|n| ids.get(n)))
-                    .map(|id| json!({"Id": {"Ref": id}, "Port": port}))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let targets: Vec<Value> = api
+            .targets
+            .iter()
+            .filter_map(|x| ids.get(&x.node))
+            .map(|id| json!({"Id": {"Ref": id}, "Port": port}))
+            .collect();
         resources.insert(
             "ApiTargetGroup".into(),
             json!({
@@ -117,9 +116,9 @@ pub fn template(b: &Bundle) -> Result<String> {
                     "Port": port,
                     "VpcId": {"Ref": "VpcId"},
                     "TargetType": "instance",
-                    "HealthCheckProtocol": api["healthCheck"]["protocol"],
-                    "HealthCheckPath": api["healthCheck"]["path"],
-                    "HealthCheckPort": api["healthCheck"]["port"].to_string(),
+                    "HealthCheckProtocol": api.health_check.protocol,
+                    "HealthCheckPath": api.health_check.path,
+                    "HealthCheckPort": api.health_check.port.to_string(),
                     "Targets": targets,
                 },
             }),
@@ -146,7 +145,7 @@ pub fn template(b: &Bundle) -> Result<String> {
         outputs.insert(
             "ApiLoadBalancerDNSName".into(),
             json!({
-                "Description": format!("Point the cluster endpoint ({}) at this name", api["endpoint"].as_str().unwrap_or("")),
+                "Description": format!("Point the cluster endpoint ({}) at this name", api.endpoint),
                 "Value": {"Fn::GetAtt": ["ApiLoadBalancer", "DNSName"]},
             }),
         );

@@ -5,7 +5,7 @@ use crate::bundle::Bundle;
 use ::time::OffsetDateTime;
 use p256::pkcs8::DecodePrivateKey;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use x509_parser::prelude::*;
 
 /// One certificate of the inventory.
@@ -187,54 +187,36 @@ fn check_key(c: &X509Certificate<'_>, key: &[u8]) -> String {
     "key is not a PKCS#8 P-256 or RSA private key".into()
 }
 
-fn check_sums(b: &Bundle) -> String {
-    let Some(sums) = b.get("SHA256SUMS") else { return "SHA256SUMS missing".into() };
-    let Ok(text) = std::str::from_utf8(&sums.bytes) else { return "SHA256SUMS is not text".into() };
-    let mut listed = std::collections::BTreeSet::new();
-    for line in text.lines() {
-        let Some((hash, path)) = line.split_once("  ") else { return format!("malformed line {line:?}") };
-        listed.insert(path.to_string());
-        let Some(e) = b.get(path) else { return format!("{path} listed but missing") };
-        let d: String = Sha256::digest(&e.bytes).iter().map(|x| format!("{x:02x}")).collect();
-        if d != hash {
-            return format!("{path} does not match its checksum");
-        }
-    }
-    for (path, _) in b.iter() {
-        if path != "SHA256SUMS" && !listed.contains(path) {
-            return format!("{path} is not listed");
-        }
-    }
-    "ok".into()
-}
-
 /// Inspects a bundle at moment `at`; certificates expiring within `warn_days` are problems too.
 pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
     let mut problems = Vec::new();
     let mut rows = Vec::new();
-    let checksums = check_sums(b);
+    let checksums = match super::verify::checksums(b) {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e,
+    };
     if checksums != "ok" {
         problems.push(format!("SHA256SUMS: {checksums}"));
     }
-    let index: Option<serde_json::Value> = b.get("index.json").and_then(|e| serde_json::from_slice(&e.bytes).ok());
-    let Some(index) = index else {
-        problems.push("index.json missing or not JSON: not a hardway bundle".into());
-        return Report { at: rfc3339(at), warn_days, certificates: rows, checksums, problems };
+    let index = match super::verify::index(b) {
+        Ok(i) => i,
+        Err(e) => {
+            problems.push(format!("{e}: not a hardway bundle"));
+            return Report { at: rfc3339(at), warn_days, certificates: rows, checksums, problems };
+        }
     };
-    let entries = index["certificates"].as_array().cloned().unwrap_or_default();
+    let entries = &index.certificates;
     let der_of = |path: &str| -> Result<Vec<u8>, String> {
         let e = b.get(path).ok_or_else(|| format!("{path} missing"))?;
         pem_der(&e.bytes, "CERTIFICATE")
     };
-    for e in &entries {
-        let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-        let (name, cert_path, key_path) = (s("name"), s("cert"), s("key"));
-        let node = e["node"].as_str().map(str::to_string);
-        // Bundles from before CA generations have none: generation 1.
-        let generation = e["generation"].as_u64().unwrap_or(1);
+    for e in entries {
+        let (name, cert_path, key_path) = (e.name.clone(), e.cert.clone(), e.key.clone());
+        let node = e.node.clone();
+        let generation = u64::from(e.generation);
         let label = match &node {
             Some(n) => format!("{name}/{n}"),
-            None if generation > 1 && s("issuer") == name => format!("{name}/gen{generation}"),
+            None if generation > 1 && e.issuer == name => format!("{name}/gen{generation}"),
             None => name.clone(),
         };
         let der = match der_of(&cert_path) {
@@ -248,17 +230,12 @@ pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
             problems.push(format!("{label}: {cert_path} is not an X.509 certificate"));
             continue;
         };
-        let issuer_name = s("issuer");
+        let issuer_name = e.issuer.clone();
         let issuer_path = entries
             .iter()
-            .find(|x| {
-                x["name"].as_str() == Some(issuer_name.as_str())
-                    && x["node"].is_null()
-                    && x["generation"].as_u64().unwrap_or(1) == generation
-            })
-            .and_then(|x| x["cert"].as_str())
-            .unwrap_or_default()
-            .to_string();
+            .find(|x| x.name == issuer_name && x.node.is_none() && u64::from(x.generation) == generation)
+            .map(|x| x.cert.clone())
+            .unwrap_or_default();
         let chain = match der_of(&issuer_path) {
             Err(err) => format!("issuer {issuer_name}: {err}"),
             Ok(idr) => match X509Certificate::from_der(&idr) {

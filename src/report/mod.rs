@@ -5,3 +5,4 @@
 pub mod cloudformation;
 pub mod inspect;
 pub mod plan;
+pub mod verify;

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -83,13 +84,14 @@ def mirror():
     raise RuntimeError("no bookworm mirror in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
 
 
-def image():
-    key = hashlib.sha256(json.dumps([PACKAGES, IMAGE_RECIPE]).encode()).hexdigest()[:16]
-    root = os.path.join(CACHE, f"image-{key}")
+def image(packages=PACKAGES, recipe=IMAGE_RECIPE, cache=CACHE):
+    """A Debian bookworm root file system with PACKAGES, built once per package list and recipe."""
+    key = hashlib.sha256(json.dumps([packages, recipe]).encode()).hexdigest()[:16]
+    root = os.path.join(cache, f"image-{key}")
     if os.path.exists(os.path.join(root, ".hardway-image-complete")):
         say(f"image: cached at {os.path.relpath(root, REPO)}")
         return root, 0.0
-    os.makedirs(CACHE, exist_ok=True)
+    os.makedirs(cache, exist_ok=True)
     tmp = root + f".tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     t0 = time.monotonic()
@@ -102,7 +104,7 @@ def image():
         'printf "datasource_list: [NoCloud, None]\\n" > "$1/etc/cloud/cloud.cfg.d/90-hardway-boot-test.cfg"',
         'touch "$1/.hardway-image-complete"',
     ]
-    cmd = ["mmdebstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES)]
+    cmd = ["mmdebstrap", "--variant=minbase", "--include=" + ",".join(packages)]
     for h in hooks:
         cmd.append("--customize-hook=" + h)
     cmd += ["bookworm", tmp, f"deb {uri} bookworm main"]
@@ -186,14 +188,18 @@ class Round:
         """A command on the host, inside the round's network namespace."""
         return run(["nsenter", f"--net=/run/netns/{self.ns}"] + cmd, timeout=timeout, check=check)
 
-    def start(self, name, ip, user_data):
+    def start(self, name, ip, user_data, lowers=(), nspawn_args=(), env=None, init=None,
+              hierarchies=("systemd", "unified")):
+        """Boots node NAME at IP from USER_DATA over the image (and LOWERS above it, if any).
+        NSPAWN_ARGS and ENV go to systemd-nspawn; INIT replaces --boot with that command as PID 1;
+        HIERARCHIES are the cgroup hierarchies (under /sys/fs/cgroup) the node gets a cgroup of its own in."""
         base = os.path.join(self.work, f"{self.tag}-{name}")
         upper, wd, root = (os.path.join(base, d) for d in ("upper", "work", "root"))
         for d in (upper, wd, root):
             os.makedirs(d)
-        run(["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={self.standins}:{self.image},upperdir={upper},workdir={wd}", root])
-        node = {"root": root, "pid": None, "init": None, "cgroups": [], "ip": ip}
+        lower = ":".join(list(lowers) + [self.standins, self.image] if self.standins else list(lowers) + [self.image])
+        run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower},upperdir={upper},workdir={wd}", root])
+        node = {"root": root, "pid": None, "init": None, "cgroups": [], "ip": ip, "base": base}
         self.nodes[name] = node
         seed = os.path.join(root, "var/lib/cloud/seed/nocloud")
         os.makedirs(seed, exist_ok=True)
@@ -205,12 +211,19 @@ class Round:
         # Each launcher in its own cgroup: without systemd on the host, --keep-unit containers would
         # otherwise share one.
         procs = []
-        for hier in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"):
-            if os.path.isdir(hier):
-                cg = os.path.join(hier, self.ns, name)
-                os.makedirs(cg, exist_ok=True)
-                node["cgroups"].append(cg)
-                procs.append(os.path.join(cg, "cgroup.procs"))
+        for hier in hierarchies:
+            top = os.path.join("/sys/fs/cgroup", hier)
+            if not os.path.isdir(top):
+                continue
+            cg = os.path.join(top, self.ns, name)
+            os.makedirs(cg, exist_ok=True)
+            if hier == "cpuset":  # a cpuset cgroup takes no task before it has CPUs and memory nodes
+                for d in (os.path.dirname(cg), cg):
+                    for f in ("cpuset.cpus", "cpuset.mems"):
+                        if not open(os.path.join(d, f)).read().strip():
+                            open(os.path.join(d, f), "w").write(open(os.path.join(top, f)).read())
+            node["cgroups"].append(cg)
+            procs.append(os.path.join(cg, "cgroup.procs"))
         if not procs and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
             cg = os.path.join("/sys/fs/cgroup", self.ns, name)
             os.makedirs(cg, exist_ok=True)
@@ -219,10 +232,13 @@ class Round:
         join = "".join(f'echo $$ > "{p}"; ' for p in procs)
         log = open(os.path.join(base, "console.log"), "w")
         node["log"] = os.path.join(base, "console.log")
-        script = (f'{join}exec nsenter --net=/run/netns/{self.ns} systemd-nspawn -D "{root}" --boot '
-                  f'--register=no --keep-unit --network-bridge=br0 --machine={name} --console=read-only')
+        how = "--boot" if init is None else "--kill-signal=SIGRTMIN+3"
+        extra = " ".join(shlex.quote(a) for a in nspawn_args)
+        tail = "" if init is None else " " + shlex.quote(init)
+        script = (f'{join}exec nsenter --net=/run/netns/{self.ns} systemd-nspawn -D "{root}" {how} '
+                  f'--register=no --keep-unit --network-bridge=br0 --machine={name} --console=read-only {extra}{tail}')
         p = subprocess.Popen(["setsid", "sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
         node["pid"] = p.pid
         node["proc"] = p
 
@@ -295,36 +311,81 @@ class Round:
                 except ProcessLookupError:
                     pass
 
-    def stop(self):
-        """Waits (bounded) for the containers to stop, kills what is left, unmounts, removes the
-        namespace and the cgroups."""
-        deadline = time.monotonic() + STOP_TIMEOUT
+    def stop(self, grace=STOP_TIMEOUT):
+        """Waits (GRACE seconds at most) for the containers to power off, kills what is left (the
+        launcher and the container's PID 1 by PID, then every process still in the node's cgroup),
+        waits until the node's cgroups are empty, unmounts, removes the namespace and the cgroups."""
+        deadline = time.monotonic() + grace
         for n in self.nodes.values():
             p = n.get("proc")
             while p and p.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if p and p.poll() is None:
+            alive = p.poll() is None if p else any(pid and os.path.exists(f"/proc/{pid}") for pid in (n["pid"],))
+            if alive:
                 for pid in (n["init"], n["pid"]):
                     if pid:
                         try:
                             os.kill(pid, signal.SIGKILL)
                         except ProcessLookupError:
                             pass
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    pass
+                if p:
+                    try:
+                        p.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        pass
+        for n in self.nodes.values():
+            kill_cgroup(n["cgroups"])
         for n in self.nodes.values():
             r = run(["umount", n["root"]], check=False)
             if r.returncode != 0:
                 run(["umount", "-l", n["root"]], check=False)
             for cg in reversed(n["cgroups"]):
-                for d in (cg, os.path.dirname(cg)):
-                    try:
-                        os.rmdir(d)
-                    except OSError:
-                        pass
+                remove_cgroup(cg)
+        for n in self.nodes.values():
+            for cg in n["cgroups"]:
+                try:
+                    os.rmdir(os.path.dirname(cg))
+                except OSError:
+                    pass
         run(["ip", "netns", "del", self.ns], check=False)
+
+
+def cgroup_pids(cgroups):
+    """Every process in the cgroups CGROUPS and below."""
+    pids = set()
+    for cg in cgroups:
+        for d, _, files in os.walk(cg):
+            if "cgroup.procs" in files:
+                try:
+                    pids.update(int(x) for x in open(os.path.join(d, "cgroup.procs")).read().split())
+                except (OSError, ValueError):
+                    pass
+    return pids
+
+
+def kill_cgroup(cgroups, timeout=30):
+    """SIGKILL to every process left in a node's cgroups (a container whose PID 1 was killed leaves
+    orphans for a moment), until none is left or TIMEOUT seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = cgroup_pids(cgroups)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+
+
+def remove_cgroup(cg):
+    """Removes cgroup directory CG and every cgroup below it (empty once their processes are gone)."""
+    for d, subdirs, _ in sorted(os.walk(cg, topdown=False), key=lambda w: -w[0].count("/")):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -621,7 +682,7 @@ def broken_cases(hardway, work):
                  f"{net}.45")
     b, index = render(hardway, work, "neg-distro", y, "3")
     n = index["nodes"][0]
-    cases.append(("distro", b, n, index, patch(b, n, "systemctl restart 'etcd.service'", "systemctl start 'etcd.service'")))
+    cases.append(("distro", b, n, index, patch(b, n, "systemctl restart --no-block 'etcd.service'", "systemctl start --no-block 'etcd.service'")))
     return cases
 
 

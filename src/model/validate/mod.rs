@@ -10,6 +10,7 @@ use crate::fmt::quoted;
 use std::collections::BTreeSet;
 
 mod binaries;
+mod images;
 mod nodes;
 mod pki;
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod tests;
 
 pub use binaries::url_problem;
 use binaries::validate_binaries;
+use images::{check_cgroup_v1, validate_images};
 pub use nodes::node_ports;
 use nodes::{check_endpoint, max_pod_prefix, validate_nodes};
 use pki::validate_generations;
@@ -208,13 +210,17 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
         );
     }
     let generations = not_before.and_then(|nb| validate_generations(pki, nb, &mut c));
-    let leaf_nb = generations.as_ref().map(|g| g.leaf_not_before);
-    let bootstrap_tokens_expire = match (&raw.cluster.bootstrap_tokens_expire, leaf_nb) {
+    // Tokens belong to the cluster's first boot: their expiry follows pki.notBefore, never a renewal's
+    // leafNotBefore (which would re-arm tokens that expired long ago).
+    let bootstrap_tokens_expire = match (&raw.cluster.bootstrap_tokens_expire, not_before) {
         (Some(s), nb) => match parse_time(s) {
             Ok(t) if nb.is_some_and(|nb| t <= nb) => {
                 c.err(
                     "cluster.bootstrapTokensExpire",
-                    format!("{} is not after the leaves' notBefore: every bootstrap token would be expired", quoted(s)),
+                    format!(
+                        "{} is not after pki.notBefore: every bootstrap token would be expired from the start",
+                        quoted(s)
+                    ),
                 );
                 None
             }
@@ -282,6 +288,8 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
         (_, None) => None,
     };
     let binaries = validate_binaries(&raw.binaries, version, &mut c);
+    let images = validate_images(&raw.images, binaries.as_ref(), version, &mut c);
+    check_cgroup_v1(&raw.cluster, version, &mut c);
     let user_data_budget = raw.user_data.budget_bytes.unwrap_or(DEFAULT_USER_DATA_BUDGET);
     if user_data_budget < 4096 {
         c.err(
@@ -313,6 +321,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
         cluster_dns,
         binaries,
         bootstrap_tokens_expire,
+        images,
     ) {
         (
             Some(generations),
@@ -327,6 +336,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
             Some(cluster_dns),
             Some(binaries),
             Some(bootstrap_tokens_expire),
+            Some(images),
         ) => {
             let topology = Topology {
                 name,
@@ -359,6 +369,8 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 bootstrap_token_generation: raw.cluster.bootstrap_token_generation,
                 pod_routes: net.pod_routes,
                 kubelet_credentials: raw.cluster.kubelet_credentials,
+                fail_cgroup_v1: raw.cluster.fail_cgroup_v1,
+                images,
             };
             if topology.binaries.runtime == Runtime::Packages && topology.version.minor >= 36 {
                 c.warn(

@@ -25,7 +25,8 @@ fn trust_order(
     let list = trusted.cloned().unwrap_or_else(|| vec![signing]);
     let mut seen = BTreeSet::new();
     for (i, g) in list.iter().enumerate() {
-        if !known(*g) {
+        // Without the field, the list is the signing generation, whose problem is reported on its own field.
+        if trusted.is_some() && !known(*g) {
             c.err(format!("{field}[{i}]"), format!("generation {g} is not defined"));
         }
         if !seen.insert(*g) {
@@ -63,8 +64,26 @@ pub(super) fn validate_generations(pki: &RawPki, not_before: OffsetDateTime, c: 
             Err(e) => c.err(&path, e),
         }
     }
+    // Generations in order of number are in order of time, none before generation 1.
+    let mut previous = (1u32, not_before);
+    for (g, t) in cas.iter().skip(1) {
+        if *t < previous.1 {
+            c.err(
+                format!("pki.caGenerations.{g}"),
+                format!(
+                    "{} is before generation {} ({}): each generation starts no earlier than the one before it",
+                    rfc3339(*t),
+                    previous.0,
+                    rfc3339(previous.1)
+                ),
+            );
+        }
+        previous = (*g, *t);
+    }
     let signing = pki.signing_ca.unwrap_or(1);
-    if !cas.contains_key(&signing) {
+    if signing == 0 {
+        c.err("pki.signingCA", "generations are numbered from 1 (generation 1 is pki.notBefore)");
+    } else if !cas.contains_key(&signing) {
         c.err(
             "pki.signingCA",
             format!(

@@ -92,9 +92,9 @@ step 'download kube-proxy 1.35.1 (amd64)'
 fetch 'https://dl.k8s.io/release/v1.35.1/bin/linux/amd64/kube-proxy' "$tmp/kube-proxy" '' 'https://dl.k8s.io/release/v1.35.1/bin/linux/amd64/kube-proxy.sha256'
 install -m 0755 "$tmp/kube-proxy" /usr/local/bin/kube-proxy
 
-step 'download containerd 2.1.5 (amd64)'
-fetch 'https://github.com/containerd/containerd/releases/download/v2.1.5/containerd-2.1.5-linux-amd64.tar.gz' "$tmp/containerd-2.1.5-linux-amd64.tar.gz" '' 'https://github.com/containerd/containerd/releases/download/v2.1.5/containerd-2.1.5-linux-amd64.tar.gz.sha256sum'
-tar -xzf "$tmp/containerd-2.1.5-linux-amd64.tar.gz" -C /usr/local
+step 'download containerd 2.2.9 (amd64)'
+fetch 'https://github.com/containerd/containerd/releases/download/v2.2.9/containerd-2.2.9-linux-amd64.tar.gz' "$tmp/containerd-2.2.9-linux-amd64.tar.gz" '' 'https://github.com/containerd/containerd/releases/download/v2.2.9/containerd-2.2.9-linux-amd64.tar.gz.sha256sum'
+tar -xzf "$tmp/containerd-2.2.9-linux-amd64.tar.gz" -C /usr/local
 
 step 'download runc 1.3.4 (amd64)'
 fetch 'https://github.com/opencontainers/runc/releases/download/v1.3.4/runc.amd64' "$tmp/runc.amd64" '' 'https://github.com/opencontainers/runc/releases/download/v1.3.4/runc.sha256sum'

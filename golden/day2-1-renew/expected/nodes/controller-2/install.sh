@@ -80,10 +80,10 @@ fetch() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-step 'download etcd 3.6.6 (amd64)'
-fetch 'https://github.com/etcd-io/etcd/releases/download/v3.6.6/etcd-v3.6.6-linux-amd64.tar.gz' "$tmp/etcd-v3.6.6-linux-amd64.tar.gz" '' 'https://github.com/etcd-io/etcd/releases/download/v3.6.6/SHA256SUMS'
-tar -xzf "$tmp/etcd-v3.6.6-linux-amd64.tar.gz" -C "$tmp"
-install -m 0755 "$tmp/etcd-v3.6.6-linux-amd64/etcd" "$tmp/etcd-v3.6.6-linux-amd64/etcdctl" /usr/local/bin/
+step 'download etcd 3.6.8 (amd64)'
+fetch 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/etcd-v3.6.8-linux-amd64.tar.gz' "$tmp/etcd-v3.6.8-linux-amd64.tar.gz" '' 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/SHA256SUMS'
+tar -xzf "$tmp/etcd-v3.6.8-linux-amd64.tar.gz" -C "$tmp"
+install -m 0755 "$tmp/etcd-v3.6.8-linux-amd64/etcd" "$tmp/etcd-v3.6.8-linux-amd64/etcdctl" /usr/local/bin/
 
 step 'download kube-apiserver 1.36.2 (amd64)'
 fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-apiserver' "$tmp/kube-apiserver" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-apiserver.sha256'
@@ -124,7 +124,8 @@ systemctl enable --quiet 'hardway-routes.service'
 systemctl restart 'hardway-routes.service'
 step 'enable and restart etcd.service'
 systemctl enable --quiet 'etcd.service'
-systemctl restart 'etcd.service'
+# Not waited for: a member is ready once a quorum runs, which may be minutes away (README, "Nodes").
+systemctl restart --no-block 'etcd.service'
 step 'enable and restart kube-apiserver.service'
 systemctl enable --quiet 'kube-apiserver.service'
 systemctl restart 'kube-apiserver.service'

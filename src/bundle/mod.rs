@@ -1,6 +1,8 @@
 //! `Bundle`: the rendered output as a sorted map of relative path -> bytes + mode, and its checksum
 //! listing (no I/O: `io` writes and reads bundles).
 
+pub mod index;
+
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -73,13 +75,30 @@ impl Bundle {
     /// The `sha256sum`-compatible listing of every file, in path order (hashed on every thread of the
     /// calling pool; the text does not depend on how many).
     pub fn sha256sums(&self) -> String {
-        let lines: Vec<String> = self
-            .files
-            .par_iter()
-            .map(|(path, e)| format!("{}  {path}\n", crate::fmt::hex(&Sha256::digest(&e.bytes))))
-            .collect();
+        let lines: Vec<String> =
+            self.files.par_iter().map(|(path, e)| format!("{}  {path}\n", sha256_hex(&e.bytes))).collect();
         lines.concat()
     }
+}
+
+/// Parses a SHA256SUMS listing (`HEX  PATH` per line, as `sha256sum` writes it): path -> hex digest.
+pub fn parse_sums(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+    let mut sums = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let (hash, path) = line.split_once("  ").ok_or_else(|| format!("line {}: not \"HEX  PATH\"", i + 1))?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!("line {}: {hash:?} is not a sha256", i + 1));
+        }
+        if sums.insert(path.to_string(), hash.to_string()).is_some() {
+            return Err(format!("line {}: {path} listed twice", i + 1));
+        }
+    }
+    Ok(sums)
+}
+
+/// The SHA-256 of `bytes` as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    crate::fmt::hex(&Sha256::digest(bytes))
 }
 
 /// Relative, normalized, no `..`, no empty or hidden components: safe to join under any directory.
