@@ -2,21 +2,35 @@
 CARGO ?= cargo
 BIN := target/release/hardway
 
-.PHONY: build test unit lint fmt fmt-check golden bench demo ci clean fuzz boot-test
+.PHONY: build test unit lint fmt fmt-check golden bench demo ci clean fuzz boot-test cluster-test cluster-down
 
 build:
 	$(CARGO) build --release --locked
 
 # The one test command (README, .ci/run): formatting, lints, unit tests, the integration suite (golden
-# trees, CLI, PKI, and the real programs: openssl, kubectl, etcd, cloud-init...), then the boot test.
+# trees, CLI, PKI, and the real programs: openssl, kubectl, etcd, cloud-init...), the boot test, then
+# the real cluster. Each stage prints its time.
 test: fmt-check lint
-	$(CARGO) test --locked --release
-	$(MAKE) boot-test
+	@t=$$(date +%s); bin=$$(tests/cluster/build.sh) || [ "$$HARDWAY_ALLOW_SKIP" = 1 ] || exit 1; \
+	  echo "make test: the cluster's programs (tests/cluster/build.sh) took $$(( $$(date +%s) - t )) s"; \
+	  t=$$(date +%s); PATH="$${bin:+$$bin:}$$PATH" $(CARGO) test --locked --release && \
+	  echo "make test: cargo test (etcd and etcdctl of $${bin:-PATH}) took $$(( $$(date +%s) - t )) s"
+	@t=$$(date +%s); $(MAKE) --no-print-directory boot-test && echo "make test: boot-test took $$(( $$(date +%s) - t )) s"
+	@t=$$(date +%s); $(MAKE) --no-print-directory cluster-test && echo "make test: cluster-test took $$(( $$(date +%s) - t )) s"
 
 # Boots every node of two clusters from its user-data with real systemd and cloud-init (root,
 # systemd-nspawn, mmdebstrap; the Debian image is cached under target/boot). See tests/boot/boot.py.
 boot-test: build
 	python3 tests/boot/boot.py $(BIN)
+
+# A real cluster (real Kubernetes, etcd, containerd, CoreDNS built from their Go modules under
+# tests/cluster/, cached under target/cluster) booted from hardway's user-data, and the KTHW smoke test.
+# HARDWAY_KEEP_CLUSTER=1 leaves it running (target/cluster-test/cluster.env); make cluster-down stops it.
+cluster-test: build
+	python3 tests/cluster/cluster.py $(BIN)
+
+cluster-down:
+	python3 tests/cluster/cluster.py down
 
 lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings

@@ -237,6 +237,8 @@ pub struct Topology {
     pub(crate) kubelet_credentials: KubeletCredentials,
     /// `cluster.failCgroupV1`, written into every KubeletConfiguration when given.
     pub(crate) fail_cgroup_v1: Option<bool>,
+    /// `cluster.restrictOOMScoreAdj`: containerd's restrict_oom_score_adj.
+    pub(crate) restrict_oom_score_adj: bool,
     pub(crate) images: Images,
 }
 

@@ -125,6 +125,11 @@ pub struct RawCluster {
     /// (e.g. Amazon Linux 2, hybrid hierarchies); cgroup v1 support is deprecated upstream.
     #[serde(default, rename = "failCgroupV1")]
     pub fail_cgroup_v1: Option<bool>,
+    /// containerd's `restrict_oom_score_adj`: pods' OOM score adjustments never go below containerd's
+    /// own. For nodes whose root cannot lower OOM scores (no CAP_SYS_RESOURCE: unprivileged or
+    /// restricted system containers), where the pod sandbox's -998 would fail every pod.
+    #[serde(default, rename = "restrictOOMScoreAdj")]
+    pub restrict_oom_score_adj: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]

@@ -65,6 +65,7 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
             "containerd-config.toml.j2",
             minijinja::context! {
                 sandbox_image => t.images.sandbox.as_str(),
+                restrict_oom_score_adj => t.restrict_oom_score_adj,
                 cni_bin_dir => cni_bin_dir(t),
             },
         )?,

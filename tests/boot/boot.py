@@ -636,13 +636,18 @@ def main():
         timings["teardown s"] = round(time.monotonic() - t1)
         shutil.rmtree(work, ignore_errors=True)
     timings["total s"] = round(time.monotonic() - t_all)
-    say("timings: " + json.dumps(timings))
+    finish(say, timings, problems, "ok: every node booted from its user-data and every check passed")
+
+
+def finish(say_, timings, problems, ok):
+    """Prints the timings and every problem, and exits 1 if there is one; else says OK."""
+    say_("timings: " + json.dumps(timings))
     if problems:
-        say(f"{len(problems)} problem(s):")
+        say_(f"{len(problems)} problem(s):")
         for p in problems:
             print("  - " + p, flush=True)
         sys.exit(1)
-    say("ok: every node booted from its user-data and every check passed")
+    say_(ok)
 
 
 def broken_cases(hardway, work):

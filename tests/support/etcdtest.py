@@ -39,7 +39,7 @@ def ctl(eps, ca, cert, key, *args, timeout=20):
     """etcdctl against EPS with a client certificate: (exit code, stdout+stderr)."""
     r = subprocess.run(["etcdctl", "--endpoints", eps, "--cacert", ca, "--cert", cert, "--key", key,
                         "--dial-timeout=2s", "--command-timeout=3s", *args],
-                       capture_output=True, text=True, timeout=timeout, env=dict(os.environ, ETCDCTL_API="3"))
+                       capture_output=True, text=True, timeout=timeout)
     return r.returncode, (r.stdout + r.stderr).strip()
 
 

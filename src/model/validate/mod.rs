@@ -370,6 +370,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 pod_routes: net.pod_routes,
                 kubelet_credentials: raw.cluster.kubelet_credentials,
                 fail_cgroup_v1: raw.cluster.fail_cgroup_v1,
+                restrict_oom_score_adj: raw.cluster.restrict_oom_score_adj,
                 images,
             };
             if topology.binaries.runtime == Runtime::Packages && topology.version.minor >= 36 {
