@@ -52,6 +52,10 @@ pub enum Error {
     #[error("{0}")]
     Limit(String),
 
+    /// `check --at`: certificates, CAs or bootstrap tokens have expired at that moment.
+    #[error("{file}: expired at the moment checked:\n{list}", list = what.iter().map(|w| format!("  - {w}")).collect::<Vec<_>>().join("\n"))]
+    Expired { file: String, what: Vec<String> },
+
     /// `hardway plan` found transitions the running cluster would not survive (the plan names them).
     #[error("{count} unsafe transition(s); the plan says the safe steps")]
     UnsafePlan { count: usize },

@@ -414,3 +414,80 @@ fn smaller_things() {
     let e = err("  caGenerations: {2: \"2028-10-01T00:00:00Z\", 3: \"2027-10-01T00:00:00Z\"}\n");
     assert!(e.contains("pki.caGenerations.3") && e.contains("is before generation 2"), "{e}");
 }
+
+/// #19.12: `check --at` near the CA's end says to rotate the CA first (a renewal would be refused);
+/// what has expired is an error (exit 1); token expiry is shown by check and inspect.
+#[test]
+fn check_at_says_what_expired_and_what_render_would_refuse() {
+    let demo = repo().join("examples/cluster.yaml");
+    let o = run(Command::new(bin()).arg("check").arg(&demo).arg("--at").arg("2036-10-20"));
+    let out = text(&o.stdout);
+    assert!(out.contains("rotate the CAs first") && !out.contains("renew: the leaves"), "{out}");
+    assert!(out.contains("leaves 2027-11-01T00:00:00Z (expired 3276 days ago"), "{out}");
+    assert!(!out.contains("-3276"), "{out}");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("the leaf certificates expired 3276 days ago"), "{}", text(&o.stderr));
+    let ok = run(Command::new(bin()).arg("check").arg(&demo).arg("--at").arg("2027-01-01"));
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let boot = repo().join("golden/bootstrap/topology.yaml");
+    let o = run(Command::new(bin()).arg("check").arg(&boot).arg("--at").arg("2026-11-01T12:00:00Z"));
+    assert!(text(&o.stdout).contains("bootstrap tokens 2026-11-02T00:00:00Z (0 days left)"), "{}", text(&o.stdout));
+    let o = run(Command::new(bin()).arg("check").arg(&boot).arg("--at").arg("2027-01-01"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("the bootstrap tokens expired 60 days ago"), "{}", text(&o.stderr));
+    let o = run(Command::new(bin())
+        .arg("inspect")
+        .arg(repo().join("golden/bootstrap/expected"))
+        .arg("--at")
+        .arg("2026-11-01T12:00:00Z"));
+    assert!(text(&o.stdout).contains("bootstrap token "), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("expires 2026-11-02T00:00:00Z (0 days left)"), "{}", text(&o.stdout));
+}
+
+/// #19.13: every safe step a plan suggests for an encryption change is a topology validation accepts
+/// and that is safe to roll out, also for a provider change (a new key under the new provider).
+#[test]
+fn encryption_safe_steps_are_valid_topologies() {
+    let demo_text = demo_yaml();
+    let demo = render_text(&demo_text, 9);
+    for new_keys in [
+        "provider: aesgcm\n  keys: [key1]",
+        "provider: secretbox\n  keys: [key2]",
+        "provider: secretbox\n  keys: [key2, key1]",
+    ] {
+        let y = demo_text.replace("provider: secretbox               # also aescbc, aesgcm\n  keys: [key1]                      # first one encrypts; rotate by prepending a new name", new_keys);
+        assert_ne!(y, demo_text);
+        let p = plan_of(&demo, &render_text(&y, 9));
+        let step = p
+            .unsafe_transitions
+            .iter()
+            .find(|v| v.safe_step.contains("encryption.keys: ["))
+            .unwrap_or_else(|| panic!("{new_keys}: {}", unsafe_text(&p)));
+        let keys = step.safe_step.split("encryption.keys: ").nth(1).unwrap();
+        let keys = &keys[..keys.find("]),").unwrap() + 1];
+        let suggested = demo_text.replace(
+            "keys: [key1]                      # first one encrypts; rotate by prepending a new name",
+            &format!("keys: {keys}"),
+        );
+        let checked = hardway::model::load("t.yaml", suggested.as_bytes());
+        let b = match checked {
+            Ok(c) => hardway::render(&c.topology, &hardway::Secrets::from_seed([9; 32])).unwrap(),
+            Err(e) => panic!("{new_keys}: the suggested {keys} is refused: {e}"),
+        };
+        let p = plan_of(&demo, &b);
+        assert!(p.safe, "{new_keys}: the suggested step {keys} is not safe: {}", unsafe_text(&p));
+    }
+    // A key under its own provider lands in its own provider block, after the first key's.
+    let mixed = render_text(
+        &demo_text.replace(
+            "keys: [key1]                      # first one encrypts; rotate by prepending a new name",
+            "keys: [key1, {name: key2, provider: aesgcm}]",
+        ),
+        9,
+    );
+    let cfg = text(&mixed.get("encryption/encryption-config.yaml").unwrap().bytes);
+    let (sb, gcm, id) =
+        (cfg.find("- secretbox:").unwrap(), cfg.find("- aesgcm:").unwrap(), cfg.find("- identity:").unwrap());
+    assert!(sb < gcm && gcm < id, "{cfg}");
+    assert_eq!(index(&mixed)["encryption"]["providers"], serde_json::json!(["secretbox", "aesgcm"]));
+}

@@ -95,6 +95,8 @@ pub const FLAGS: &[Flag] = &[
     f(ApiServer, "service-account-signing-key-file"),
     f(ApiServer, "service-cluster-ip-range"),
     f(ApiServer, "service-node-port-range"),
+    f(ApiServer, "shutdown-delay-duration"),
+    f(ApiServer, "shutdown-send-retry-after"),
     f(ApiServer, "tls-cert-file"),
     f(ApiServer, "tls-private-key-file"),
     f(ApiServer, "v"),

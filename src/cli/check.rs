@@ -5,11 +5,16 @@ use crate::model::{Checked, Node, Role, Topology};
 /// What `check` says about the Kubernetes version and the nodes it needs.
 pub fn notes(t: &Topology) -> String {
     let mut s = String::new();
-    if t.version.minor >= 35 {
+    if t.version.minor >= 35 && t.fail_cgroup_v1 != Some(false) {
         s.push_str(&format!(
-            "note: Kubernetes {} kubelets refuse hosts with cgroup v1 (failCgroupV1): workers need cgroup v2 (Ubuntu 22.04+, Debian 11+; stat -fc %T /sys/fs/cgroup says cgroup2fs)\n",
+            "note: Kubernetes {} kubelets refuse hosts with cgroup v1 (failCgroupV1): workers need cgroup v2 (Ubuntu 24.04, Debian 12/13 boot with it; stat -fc %T /sys/fs/cgroup says cgroup2fs), or cluster.failCgroupV1: false\n",
             t.version
         ));
+    } else if t.fail_cgroup_v1 == Some(false) {
+        s.push_str("note: cluster.failCgroupV1: false: kubelets also run on cgroup v1 hosts (deprecated upstream)\n");
+    }
+    if t.restrict_oom_score_adj {
+        s.push_str("note: cluster.restrictOOMScoreAdj: containerd keeps pods' OOM score adjustments at or above its own (for nodes without CAP_SYS_RESOURCE)\n");
     }
     s
 }
@@ -29,43 +34,86 @@ pub fn pod_ranges(t: &Topology) -> String {
     s
 }
 
-/// When the leaves and the CA generations expire, measured at `at`; within 30 days, which field to
-/// change (README, Day 2).
-pub fn expiry(t: &Topology, at: time::OffsetDateTime) -> String {
+/// When the leaves, the CA generations and the bootstrap tokens expire, measured at `at`; within 30 days,
+/// which field to change (README, Day 2). The second value lists what has already expired at `at`
+/// (then `check` fails).
+pub fn expiry(t: &Topology, at: time::OffsetDateTime) -> (String, Vec<String>) {
     let day = |d: time::OffsetDateTime| crate::fmt::rfc3339(d).unwrap_or_default();
     let left = |end: time::OffsetDateTime| (end - at).whole_days();
+    let state = |end: time::OffsetDateTime| {
+        if end <= at {
+            format!("expired {} days ago", (at - end).whole_days())
+        } else {
+            format!("{} days left", left(end))
+        }
+    };
+    let mut expired = Vec::new();
     let (_, leaf_end) = t.leaf_validity();
     let mut s = format!(
-        "expiry at {}: leaves {} ({} days left, signed by CA generation {})",
+        "expiry at {}: leaves {} ({}, signed by CA generation {})",
         day(at),
         day(leaf_end),
-        left(leaf_end),
+        state(leaf_end),
         t.signing_ca()
     );
-    for g in t.trusted_cas() {
-        if let Some((_, end)) = t.ca_validity(*g) {
-            s.push_str(&format!("; CA generation {g} {} ({} days left)", day(end), left(end)));
-        }
-    }
-    s.push('\n');
-    if left(leaf_end) < 30 {
-        s.push_str(&format!(
-            "renew: the leaves end {}: set pki.leafNotBefore to today (every leaf re-issued from it, same keys, CAs unchanged), render, run hardway plan and roll out (README: Day 2)\n",
+    if leaf_end <= at {
+        expired.push(format!(
+            "the leaf certificates expired {} days ago ({})",
+            (at - leaf_end).whole_days(),
             day(leaf_end)
         ));
     }
     for g in t.trusted_cas() {
         if let Some((_, end)) = t.ca_validity(*g) {
-            if left(end) < 30 {
+            s.push_str(&format!("; CA generation {g} {} ({})", day(end), state(end)));
+            if end <= at {
+                expired.push(format!("CA generation {g} expired {} days ago ({})", (at - end).whole_days(), day(end)));
+            }
+        }
+    }
+    if t.bootstrap_enabled() {
+        let end = t.bootstrap_tokens_expire;
+        s.push_str(&format!("; bootstrap tokens {} ({})", day(end), state(end)));
+        if end <= at && t.nodes.iter().any(|n| n.bootstraps()) {
+            expired.push(format!(
+                "the bootstrap tokens expired {} days ago ({}): workers that join now need cluster.bootstrapTokensExpire later than today and a new cluster.bootstrapTokenGeneration",
+                (at - end).whole_days(),
+                day(end)
+            ));
+        }
+    }
+    s.push('\n');
+    let next_ca = t.trusted_cas().iter().max().copied().unwrap_or(1) + 1;
+    if left(leaf_end) < 30 {
+        // A renewal from `at` must still end before the signing CA does (render refuses otherwise).
+        let renewed_end = at + time::Duration::days(i64::from(t.cert_validity_days));
+        let ca_end = t.ca_validity(t.signing_ca()).map(|(_, e)| e);
+        if ca_end.is_some_and(|e| renewed_end > e) {
+            s.push_str(&format!(
+                "rotate the CAs first: the leaves end {}, but leaves renewed today would outlive CA generation {} ({}), which render refuses: add pki.caGenerations.{next_ca} and trust it, then sign with it (that re-issues every leaf), then drop generation {} (README: Day 2)\n",
+                day(leaf_end),
+                t.signing_ca(),
+                ca_end.map(day).unwrap_or_default(),
+                t.signing_ca()
+            ));
+        } else {
+            s.push_str(&format!(
+                "renew: the leaves end {}: set pki.leafNotBefore to today (every leaf re-issued from it, same keys, CAs unchanged), render, run hardway plan and roll out (README: Day 2)\n",
+                day(leaf_end)
+            ));
+        }
+    }
+    for g in t.trusted_cas() {
+        if let Some((_, end)) = t.ca_validity(*g) {
+            if left(end) < 30 && end > at {
                 s.push_str(&format!(
-                    "rotate: CA generation {g} ends {}: add pki.caGenerations.{} and trust it, then sign with it, then drop {g} (README: Day 2)\n",
+                    "rotate: CA generation {g} ends {}: add pki.caGenerations.{next_ca} and trust it, then sign with it, then drop {g} (README: Day 2)\n",
                     day(end),
-                    t.trusted_cas().iter().max().copied().unwrap_or(*g) + 1
                 ));
             }
         }
     }
-    s
+    (s, expired)
 }
 
 pub fn summary(c: &Checked) -> String {

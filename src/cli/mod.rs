@@ -152,9 +152,15 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             out(&format!("{}\n", check::summary(&checked)))?;
             out(&check::notes(&checked.topology))?;
-            out(&check::expiry(&checked.topology, at))?;
+            let (expiry, expired) = check::expiry(&checked.topology, at);
+            out(&expiry)?;
             out(&check::pod_ranges(&checked.topology))?;
-            out(&crate::render::pki::inventory(&checked.topology))
+            out(&crate::render::pki::inventory(&checked.topology))?;
+            if expired.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Expired { file: topology.display().to_string(), what: expired })
+            }
         }
         Cmd::Cloudformation { bundle } => out(&crate::report::cloudformation::template(
             &bundle.display().to_string(),

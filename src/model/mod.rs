@@ -222,7 +222,8 @@ pub struct Topology {
     pub(crate) sa_trusted: Vec<u32>,
     pub(crate) key_algorithm: KeyAlgorithm,
     pub(crate) provider: Provider,
-    pub(crate) encryption_keys: Vec<String>,
+    /// Encryption keys, the first encrypts.
+    pub(crate) encryption_keys: Vec<EncryptionKey>,
     pub(crate) nodes: Vec<Node>,
     pub(crate) cluster_dns: IpAddr,
     pub(crate) binaries: Binaries,
@@ -240,6 +241,13 @@ pub struct Topology {
     /// `cluster.restrictOOMScoreAdj`: containerd's restrict_oom_score_adj.
     pub(crate) restrict_oom_score_adj: bool,
     pub(crate) images: Images,
+}
+
+/// An encryption key: its name and the provider it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncryptionKey {
+    pub name: String,
+    pub provider: Provider,
 }
 
 /// The images the cluster runs besides the Kubernetes binaries, and archives workers import at boot.

@@ -300,9 +300,36 @@ fn default_cert_days() -> u32 {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEncryption {
+    /// The provider of every key that names none.
     #[serde(default)]
     pub provider: Provider,
-    pub keys: Vec<String>,
+    /// Key names, the first encrypts; a key under another provider is `{name, provider}` (a provider
+    /// change: add a new key under the new provider second, roll out, move it first, re-encrypt).
+    pub keys: Vec<RawKey>,
+}
+
+/// An encryption key: its name (under `encryption.provider`), or its name and its own provider.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum RawKey {
+    Name(String),
+    WithProvider(RawKeySpec),
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeySpec {
+    pub name: String,
+    pub provider: Provider,
+}
+
+impl RawKey {
+    pub fn name(&self) -> &str {
+        match self {
+            RawKey::Name(n) => n,
+            RawKey::WithProvider(k) => &k.name,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

@@ -3,7 +3,7 @@
 use super::seed::Secrets;
 use crate::error::Result;
 use crate::fmt::templates;
-use crate::model::Topology;
+use crate::model::{EncryptionKey, Topology};
 use base64::Engine;
 use serde::Serialize;
 
@@ -13,29 +13,35 @@ struct KeyEntry {
     secret: String,
 }
 
-/// The 32-byte key for one encryption key name (secretbox and AES-256 both take 32 bytes).
-pub fn key_bytes(t: &Topology, secrets: &Secrets, name: &str) -> [u8; 32] {
-    secrets.derive(&format!("encryption/{}/{name}", t.provider.as_str()))
+/// One provider block of the config: consecutive keys of one provider.
+#[derive(Serialize)]
+struct ProviderBlock {
+    provider: &'static str,
+    keys: Vec<KeyEntry>,
+}
+
+/// The 32-byte key for one encryption key name under its provider (secretbox and AES-256 both take 32
+/// bytes).
+pub fn key_bytes(secrets: &Secrets, key: &EncryptionKey) -> [u8; 32] {
+    secrets.derive(&format!("encryption/{}/{}", key.provider.as_str(), key.name))
 }
 
 pub fn render(t: &Topology, secrets: &Secrets, redact: bool) -> Result<String> {
-    let keys: Vec<KeyEntry> = t
-        .encryption_keys
-        .iter()
-        .map(|name| {
-            let key = key_bytes(t, secrets, name);
-            KeyEntry {
-                name: name.clone(),
-                secret: if redact {
-                    super::redact::placeholder(&format!("encryption key {name}"), &key)
-                } else {
-                    base64::engine::general_purpose::STANDARD.encode(key)
-                },
-            }
-        })
-        .collect();
-    templates::render(
-        "encryption-config.yaml.j2",
-        minijinja::context! { provider => t.provider.as_str(), keys => keys },
-    )
+    let mut blocks: Vec<ProviderBlock> = Vec::new();
+    for k in &t.encryption_keys {
+        let key = key_bytes(secrets, k);
+        let entry = KeyEntry {
+            name: k.name.clone(),
+            secret: if redact {
+                super::redact::placeholder(&format!("encryption key {}", k.name), &key)
+            } else {
+                base64::engine::general_purpose::STANDARD.encode(key)
+            },
+        };
+        match blocks.last_mut() {
+            Some(b) if b.provider == k.provider.as_str() => b.keys.push(entry),
+            _ => blocks.push(ProviderBlock { provider: k.provider.as_str(), keys: vec![entry] }),
+        }
+    }
+    templates::render("encryption-config.yaml.j2", minijinja::context! { blocks => blocks })
 }

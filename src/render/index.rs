@@ -162,9 +162,14 @@ pub fn build(t: &Topology, r: Records<'_>) -> Result<Vec<u8>> {
             .collect(),
         encryption: Encryption {
             provider: t.provider.as_str().into(),
-            keys: t.encryption_keys.clone(),
+            keys: t.encryption_keys.iter().map(|k| k.name.clone()).collect(),
             path: paths::ENCRYPTION_CONFIG.into(),
-            providers: Vec::new(),
+            // Per key, only when some key has a provider of its own.
+            providers: if t.encryption_keys.iter().all(|k| k.provider == t.provider) {
+                Vec::new()
+            } else {
+                t.encryption_keys.iter().map(|k| k.provider.as_str().to_string()).collect()
+            },
         },
         etcd: etcd(t),
         routes: super::host::routes(t),

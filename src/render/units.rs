@@ -136,6 +136,11 @@ fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
         .add("service-account-signing-key-file", format!("{pki}/sa.key"))?
         .add("service-cluster-ip-range", t.service_cidr)?
         .add("service-node-port-range", "30000-32767")?
+        // On stop: leave the kubernetes Service's endpoints at once, keep serving 5 s while every
+        // kube-proxy catches up, then drain requests in flight (new ones get 429 with Retry-After, which
+        // clients retry) and close within 2 s instead of holding watches for the request timeout (60 s).
+        .add("shutdown-delay-duration", "5s")?
+        .add("shutdown-send-retry-after", "true")?
         .add("tls-cert-file", format!("{pki}/apiserver.crt"))?
         .add("tls-private-key-file", format!("{pki}/apiserver.key"))?;
     if t.bootstrap_enabled() {

@@ -30,6 +30,17 @@ pub struct Row {
     pub key: String,
 }
 
+/// A bootstrap token of the bundle and its expiry at the moment inspected.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRow {
+    pub id: String,
+    pub node: Option<String>,
+    pub expiration: String,
+    /// Negative once expired.
+    pub days_left: i64,
+}
+
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
@@ -38,6 +49,8 @@ pub struct Report {
     pub certificates: Vec<Row>,
     /// "ok", or what is wrong with SHA256SUMS.
     pub checksums: String,
+    /// Bootstrap tokens and when they expire (they expire by design once workers joined).
+    pub bootstrap_tokens: Vec<TokenRow>,
     /// Everything wrong or expiring soon, one line each; empty when all is well.
     pub problems: Vec<String>,
 }
@@ -202,7 +215,14 @@ pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
         Ok(i) => i,
         Err(e) => {
             problems.push(format!("{e}: not a hardway bundle"));
-            return Report { at: rfc3339(at), warn_days, certificates: rows, checksums, problems };
+            return Report {
+                at: rfc3339(at),
+                warn_days,
+                certificates: rows,
+                checksums,
+                bootstrap_tokens: Vec::new(),
+                problems,
+            };
         }
     };
     let entries = &index.certificates;
@@ -288,7 +308,20 @@ pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
     if rows.is_empty() && problems.is_empty() {
         problems.push("index.json lists no certificates".into());
     }
-    Report { at: rfc3339(at), warn_days, certificates: rows, checksums, problems }
+    let bootstrap_tokens = index
+        .bootstrap_tokens
+        .iter()
+        .map(|t| {
+            let end = OffsetDateTime::parse(&t.expiration, &::time::format_description::well_known::Rfc3339).ok();
+            TokenRow {
+                id: t.id.clone(),
+                node: t.node.clone(),
+                expiration: t.expiration.clone(),
+                days_left: end.map(|e| (e - at).whole_days() - i64::from(e <= at)).unwrap_or_default(),
+            }
+        })
+        .collect();
+    Report { at: rfc3339(at), warn_days, certificates: rows, checksums, bootstrap_tokens, problems }
 }
 
 /// The inventory as an aligned text table, then the verdict.
@@ -321,6 +354,11 @@ pub fn table(r: &Report) -> String {
         let cells: Vec<String> = l.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
+    }
+    for t in &r.bootstrap_tokens {
+        let who = t.node.as_deref().unwrap_or("every bootstrapping worker");
+        let state = if t.days_left < 0 { "expired".to_string() } else { format!("{} days left", t.days_left) };
+        out.push_str(&format!("bootstrap token {} ({who}): expires {} ({state})\n", t.id, t.expiration));
     }
     out.push_str(&format!("\nchecked at {}; SHA256SUMS: {}\n", r.at, r.checksums));
     if r.problems.is_empty() {

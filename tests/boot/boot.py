@@ -17,6 +17,7 @@ Bounded: every wait has a timeout; every process started is stopped by PID; moun
 cgroups are removed in a finally block. Exit 0 when every check passed, 1 otherwise.
 """
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -38,6 +40,8 @@ BRIDGE_NET = "10.77.0"
 STANDINS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy",
             "containerd", "runc"]
 BOOT_TIMEOUT = 240
+# Seconds between the staggered round's controllers (README: controllers may boot minutes apart).
+STAGGER = int(os.environ.get("HARDWAY_BOOT_STAGGER", "180"))
 # Units the image's packages enable themselves (Debian's etcd-server and haproxy).
 IMAGE_ENABLED = {"etcd.service", "haproxy.service"}
 INSTALL_SH = "/usr/local/lib/hardway/install.sh"
@@ -593,6 +597,7 @@ def main():
     clusters = [("external", topology("boot-ext", ext_nodes, f"{net}.20"), "lb-0"),
                 ("stacked", topology("boot-stacked", stacked, f"{net}.11"), None)]
     rounds = []
+    stag_timers = []
     try:
         # Every round boots at once, each in its own network namespace; then each is checked.
         t0 = time.monotonic()
@@ -605,6 +610,21 @@ def main():
             for n in index["nodes"]:
                 rnd.start(n["name"], n["internalIP"], user_data(bundle, n))
             booted.append((tag, rnd, bundle, index, lb, foreign))
+        # Staggered: 3 controllers with stacked etcd booted STAGGER seconds apart (longer than systemd's
+        # default 90 s start timeout, which once failed the first members' install.sh): every member
+        # must end healthy and every node done.
+        stag_nodes = [(f"cp-{i}", f"{net}.{11 + i}", ["controlplane", "etcd"]) for i in range(3)]
+        sb, si = render(hardway, work, "staggered", topology("boot-stag", stag_nodes, f"{net}.11"), "4")
+        stag = Round(work, img, std, "stag").__enter__()
+        rounds.append(stag)
+        for i, n in enumerate(si["nodes"]):
+            start = functools.partial(stag.start, n["name"], n["internalIP"], user_data(sb, n))
+            if i == 0:
+                start()
+            else:
+                timer = threading.Timer(i * STAGGER, start)
+                timer.start()
+                stag_timers.append(timer)
         cases = broken_cases(hardway, work)
         broken = Round(work, img, std, "broken").__enter__()
         rounds.append(broken)
@@ -627,7 +647,18 @@ def main():
             time.monotonic() - t0)
         problems += check_broken(broken, cases)
         timings["and the broken cases checked s"] = round(time.monotonic() - t0)
+        for timer in stag_timers:
+            timer.join()
+        names = [n["name"] for n in si["nodes"]]
+        status = stag.wait_cloud_init(names)
+        say(f"round staggered ({STAGGER} s apart): cloud-init {status}")
+        for n in si["nodes"]:
+            problems += [f"staggered: {p}" for p in check_node(stag, n["name"], n, sb, status[n["name"]], 120)]
+        problems += [f"staggered: {p}" for p in check_etcd(stag, sb, si, None, 120)]
+        timings[f"and 3 controllers booted {STAGGER} s apart checked s"] = round(time.monotonic() - t0)
     finally:
+        for timer in stag_timers:
+            timer.cancel()
         t1 = time.monotonic()
         for rnd in rounds:
             rnd.terminate()

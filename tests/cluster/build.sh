@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the upstream programs the cluster test runs from the Go modules beside this script, each group
-# cached under target/cluster/build/<group>-<key>/ (key: the Go version, the group's go.mod and go.sum,
+# cached under target/cluster/build/<group>-<key>/ (key: the Go version, every file of the group's module,
 # this script), and prints the directory holding them all (target/cluster/build/bin-<key>/, links).
 #   k8s      kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl at the
 #            k8s.io/kubernetes version of k8s/go.mod, stamped like a release (hack/lib/version.sh)
@@ -20,8 +20,8 @@ mkdir -p "$cache"
 gover=$(go env GOVERSION)
 export CGO_ENABLED=1 GOFLAGS=-buildvcs=false
 
-key() { # group -> cache key
-  cat "$here/$1/go.mod" "$here/$1/go.sum" "$0" <(echo "$gover") | sha256sum | cut -c1-12
+key() { # group -> cache key: every file of the group's module (go.mod, go.sum, sources), this script, Go
+  (cd "$here/$1" && find . -type f | LC_ALL=C sort | xargs cat) | cat - "$0" <(echo "$gover") | sha256sum | cut -c1-12
 }
 
 mod_version() { # module dir, module path -> its version in go.mod

@@ -815,7 +815,9 @@ def main():
             open(os.path.join(OUT, "cluster.env"), "w").write("".join(f"{k}={v}\n" for k, v in env.items()))
             nodes = {k: {"root": v["root"], "pid": v["pid"], "init": v["init"], "cgroups": v["cgroups"]}
                      for k, v in rnd.nodes.items()}
-            json.dump({"ns": rnd.ns, "work": work, "nodes": nodes, "mirror_pid": mirror_proc.pid, "sysctls": sysctls},
+            json.dump({"ns": rnd.ns, "work": work, "nodes": nodes, "mirror_pid": mirror_proc.pid, "sysctls": sysctls,
+                       "image": img, "layers": {"node": layer_node, "bin": layer_bin}, "bin": bin_dir,
+                       "hardway": hardway, "bundle": bundle, "image_dir": image_dir},
                       open(state_file(), "w"))
             say("the cluster keeps running (HARDWAY_KEEP_CLUSTER=1); target/cluster-test/cluster.env says how to "
                 f"reach it, e.g.: nsenter --net=/run/netns/{rnd.ns} {env['KUBECTL']} get nodes; "

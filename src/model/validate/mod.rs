@@ -249,7 +249,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
         c.err("encryption.keys", "at least one key name is required (the first one encrypts)");
     }
     let mut seen_keys = BTreeSet::new();
-    for (i, k) in enc.keys.iter().enumerate() {
+    for (i, k) in enc.keys.iter().map(RawKey::name).enumerate() {
         let ok = !k.is_empty()
             && k.len() <= 63
             && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
@@ -258,11 +258,12 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 format!("encryption.keys[{i}]"),
                 format!("{} is not a key name (letters, digits, '-', '_', '.', at most 63)", quoted(k)),
             );
-        } else if !seen_keys.insert(k.as_str()) {
+        } else if !seen_keys.insert(k) {
             c.err(format!("encryption.keys[{i}]"), format!("duplicate key name {}", quoted(k)));
         }
     }
-    if enc.provider == Provider::Aescbc {
+    let aescbc = |k: &RawKey| matches!(k, RawKey::WithProvider(s) if s.provider == Provider::Aescbc);
+    if enc.provider == Provider::Aescbc || enc.keys.iter().any(aescbc) {
         c.warn(
             "encryption.provider",
             "aescbc is not recommended by the Kubernetes docs due to CBC's vulnerability to padding oracle attacks; prefer secretbox",
@@ -359,7 +360,17 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 sa_trusted: generations.sa_trusted,
                 key_algorithm: pki.key_algorithm,
                 provider: enc.provider,
-                encryption_keys: enc.keys.clone(),
+                encryption_keys: enc
+                    .keys
+                    .iter()
+                    .map(|k| EncryptionKey {
+                        name: k.name().to_string(),
+                        provider: match k {
+                            RawKey::Name(_) => enc.provider,
+                            RawKey::WithProvider(s) => s.provider,
+                        },
+                    })
+                    .collect(),
                 nodes,
                 cluster_dns,
                 binaries,

@@ -186,19 +186,36 @@ fn encryption(o: &Side, n: &Side, v: &mut Verdicts) {
     let (ok, nk) = (o.index.encryption.qualified_keys(), n.index.encryption.qualified_keys());
     if let Some(first) = nk.first() {
         if !ok.contains(first) {
-            let old_first = ok.first().map(|k| key_short(k)).unwrap_or("key1");
-            let new_provider = first.split('/').next().unwrap_or_default();
-            let entry =
-                if o.index.encryption.qualified_keys().iter().any(|k| k.starts_with(&format!("{new_provider}/")))
-                    || o.index.encryption.provider == new_provider
-                {
-                    key_short(first).to_string()
-                } else {
-                    format!("{{name: {}, provider: {new_provider}}}", key_short(first))
-                };
+            let (provider, name) = first.split_once('/').unwrap_or(("secretbox", first));
+            // The running cluster's keys as the topology writes them, then the new key second: under a
+            // name of its own when only the provider changed (names are unique in a topology).
+            let written: Vec<String> = ok
+                .iter()
+                .map(|k| {
+                    let (p, n) = k.split_once('/').unwrap_or(("", k));
+                    if p == o.index.encryption.provider {
+                        n.to_string()
+                    } else {
+                        format!("{{name: {n}, provider: {p}}}")
+                    }
+                })
+                .collect();
+            let taken = |x: &str| ok.iter().chain(&nk).any(|k| key_short(k) == x);
+            let fresh = if taken(name) && ok.iter().any(|k| key_short(k) == name) {
+                (2..).map(|i| format!("key{i}")).find(|x| !taken(x)).unwrap_or_else(|| "key2".into())
+            } else {
+                name.to_string()
+            };
+            let entry = if provider == o.index.encryption.provider {
+                fresh.clone()
+            } else {
+                format!("{{name: {fresh}, provider: {provider}}}")
+            };
+            let mut keys = written.clone();
+            keys.insert(1.min(keys.len()), entry);
             v.bad(
                 format!("encryption key {first} encrypts at once, but the running apiservers do not know it: Secrets written by a restarted apiserver are unreadable to the others"),
-                format!("first add it as the second key (encryption.keys: [{old_first}, {entry}]), roll it out to every apiserver, then move it first"),
+                format!("first add the new key second (encryption.keys: [{}]), roll it out to every apiserver, then move it first", keys.join(", ")),
             );
         }
     }

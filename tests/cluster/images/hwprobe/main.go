@@ -7,7 +7,13 @@
 //	hwprobe resolve NAME   prints NAME's addresses from the pod's resolver; exit 1 if none
 //	hwprobe api [PATH]     GET PATH (default /api) at https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
 //	                       with the pod's service-account token, verifying the server with the pod's CA
+//	hwprobe watch FILE [MS] every MS milliseconds (default 250) the `api` call, one line per call appended
+//	                       to FILE: "UNIXMS ok" or "UNIXMS fail ERROR" (a 429 with Retry-After is retried
+//	                       as client-go does, up to 5 times, before it counts)
 //	hwprobe sleep          waits for a signal
+//
+// `serve` keeps answering for 5 s after SIGTERM (as a preStop delay would), so the endpoint is gone from
+// every kube-proxy before the server stops.
 package main
 
 import (
@@ -54,6 +60,8 @@ func main() {
 		api(arg(2, "/api"))
 	case "sleep":
 		wait()
+	case "watch":
+		watch(arg(2, "/tmp/hwprobe.log"), arg(3, "250"))
 	default:
 		fail("unknown command " + os.Args[1])
 	}
@@ -80,6 +88,7 @@ func serve(addr string) {
 	srv := &http.Server{Addr: addr, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		wait()
+		time.Sleep(5 * time.Second)
 		srv.Close()
 	}()
 	fmt.Printf("hwprobe serving on %s\n", addr)
@@ -103,30 +112,78 @@ func get(url string) {
 }
 
 func api(path string) {
-	token, err := os.ReadFile(saDir + "/token")
+	status, body, err := call(path)
 	if err != nil {
 		fail(err.Error())
 	}
-	ca, err := os.ReadFile(saDir + "/ca.crt")
-	if err != nil {
-		fail(err.Error())
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		fail("no certificate in " + saDir + "/ca.crt")
-	}
-	host := net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"))
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest("GET", "https://"+host+path, nil)
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	r, err := c.Do(req)
-	if err != nil {
-		fail(err.Error())
-	}
-	defer r.Body.Close()
-	body, _ := io.ReadAll(r.Body)
-	fmt.Printf("%s %s\n", r.Status, strings.TrimSpace(string(body)))
-	if r.StatusCode != 200 {
+	fmt.Printf("%s %s\n", status, body)
+	if !strings.HasPrefix(status, "200") {
 		os.Exit(1)
+	}
+}
+
+// call GETs path at the kubernetes Service with the pod's token and CA (read anew each time: both
+// rotate), retrying a 429 with Retry-After as client-go does.
+func call(path string) (string, string, error) {
+	for attempt := 0; ; attempt++ {
+		token, err := os.ReadFile(saDir + "/token")
+		if err != nil {
+			return "", "", err
+		}
+		ca, err := os.ReadFile(saDir + "/ca.crt")
+		if err != nil {
+			return "", "", err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			return "", "", fmt.Errorf("no certificate in %s/ca.crt", saDir)
+		}
+		host := net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"))
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}
+		c := &http.Client{Timeout: 5 * time.Second, Transport: tr}
+		req, _ := http.NewRequest("GET", "https://"+host+path, nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		r, err := c.Do(req)
+		if err != nil {
+			return "", "", err
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode == 429 && r.Header.Get("Retry-After") != "" && attempt < 5 {
+			time.Sleep(time.Second)
+			continue
+		}
+		return r.Status, strings.TrimSpace(string(body)), nil
+	}
+}
+
+func watch(file, ms string) {
+	interval, err := time.ParseDuration(ms + "ms")
+	if err != nil {
+		fail(err.Error())
+	}
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		fail(err.Error())
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	tick := time.NewTicker(interval)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		at := time.Now().UnixMilli()
+		status, body, err := call("/api")
+		switch {
+		case err != nil:
+			fmt.Fprintf(f, "%d fail %s\n", at, strings.ReplaceAll(err.Error(), "\n", " "))
+		case !strings.HasPrefix(status, "200"):
+			fmt.Fprintf(f, "%d fail %s %s\n", at, status, strings.ReplaceAll(body, "\n", " "))
+		default:
+			fmt.Fprintf(f, "%d ok\n", at)
+		}
 	}
 }
