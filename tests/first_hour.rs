@@ -177,11 +177,16 @@ fn predicted_user_data_sizes_match_real_ones_within_one_percent() {
     let yaml = std::fs::read_to_string(dir.join("topology.yaml")).unwrap();
     let real = render_files(&dir.join("topology.yaml"), &dir.join("seed")).unwrap();
     let idx: serde_json::Value = serde_json::from_slice(&real.get("index.json").unwrap().bytes).unwrap();
+    // A node over the budget at level 9 is compressed again at level 12: the sizes that decide are those.
     let sizes: Vec<(String, u64)> = idx["nodes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| (n["name"].as_str().unwrap().to_string(), n["userDataGzipBytes"].as_u64().unwrap()))
+        .map(|n| {
+            let plain = &real.get(n["userData"].as_str().unwrap()).unwrap().bytes;
+            let l12 = hardway::render::userdata::gzip(plain, 12).unwrap().len() as u64;
+            (n["name"].as_str().unwrap().to_string(), l12)
+        })
         .collect();
     let max = sizes.iter().map(|s| s.1).max().unwrap();
     let margin = max / 100;

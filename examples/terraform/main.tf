@@ -37,6 +37,8 @@ resource "aws_instance" "node" {
     http_put_response_hop_limit = 1
   }
   user_data_base64 = filebase64("${var.bundle_dir}/${each.value.userDataGzip}")
+  # secrets.delivery: archive with the s3 source: the node reads (and deletes) its own archive (secrets.tf).
+  iam_instance_profile = try(aws_iam_instance_profile.node[each.key].name, null)
 
   tags = {
     Name              = each.key

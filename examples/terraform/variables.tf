@@ -44,3 +44,9 @@ variable "route_table_id" {
   type        = string
   default     = ""
 }
+
+variable "secrets_bucket" {
+  description = "S3 bucket for the nodes' secrets archives (secrets.delivery: archive, s3 source)"
+  type        = string
+  default     = ""
+}

@@ -27,7 +27,10 @@ pub struct Index {
     pub bootstrap_tokens: Vec<TokenEntry>,
     pub node_health: NodeHealth,
     pub pki: PkiState,
-    /// Versions of the components around Kubernetes (etcd, containerd, ...) and the images.
+    /// Versions of the components around Kubernetes (etcd, containerd, ...) and the images. (Fields
+    /// added after indexVersion 1 was first written default when read, so newer hardway reads older
+    /// bundles.)
+    #[serde(default)]
     pub versions: Versions,
     /// Secrets replaced by placeholders (`render --redact`): only comparable with another redacted bundle.
     pub redacted: bool,
@@ -185,9 +188,16 @@ pub struct NodeEntry {
     pub user_data_gzip: String,
     #[serde(rename = "userDataGzipBytes")]
     pub user_data_gzip_bytes: usize,
+    /// libdeflate level of the gzip copy: 9, or 12 where level 9 was over `userData.budgetBytes`.
+    #[serde(rename = "userDataGzipLevel", default)]
+    pub user_data_gzip_level: u8,
     /// The node's systemd units in the order install.sh enables and restarts them.
     pub units: Vec<String>,
     pub downloads: Vec<DownloadEntry>,
+    /// `secrets.delivery: archive`: the node's secrets archive (its secret files are listed in `files`
+    /// too, but reach the node through the archive, not the user-data).
+    #[serde(rename = "secretsArchive", default, skip_serializing_if = "Option::is_none")]
+    pub secrets_archive: Option<ArchiveEntry>,
     /// A worker's kubelet credentials: "certificates" or "bootstrap" (absent on other nodes).
     #[serde(rename = "kubeletCredentials", default, skip_serializing_if = "Option::is_none")]
     pub kubelet_credentials: Option<String>,
@@ -203,6 +213,23 @@ impl NodeEntry {
     pub fn bootstraps(&self) -> bool {
         self.kubelet_credentials.as_deref() == Some("bootstrap")
     }
+}
+
+/// A node's secrets archive: where it is in the bundle, its digest and size, and what it holds (node
+/// paths, modes, digests of the contents; never the contents).
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    pub path: String,
+    pub sha256: String,
+    pub size: usize,
+    pub files: Vec<ArchiveFile>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+pub struct ArchiveFile {
+    pub path: String,
+    pub mode: String,
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
@@ -266,8 +293,9 @@ impl Encryption {
     }
 }
 
-/// Versions of the components around Kubernetes and the images the cluster runs.
-#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+/// Versions of the components around Kubernetes and the images the cluster runs (empty when read from
+/// a bundle of a hardway that did not record them).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Versions {
     pub etcd: String,

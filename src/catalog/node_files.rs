@@ -25,6 +25,27 @@ pub enum Source {
     BootstrapKubeconfig,
 }
 
+impl Source {
+    /// Whether the file is a secret: a private key, the encryption config, a bootstrap token, a
+    /// kubeconfig embedding credentials. Secret files go into a node's secrets archive with
+    /// `secrets.delivery: archive`, never into its user-data.
+    pub fn is_secret(self) -> bool {
+        match self {
+            Key(_) | SaKey | Encryption | BootstrapKubeconfig => true,
+            Kubeconfig(name) => {
+                crate::catalog::kubeconfigs::KUBECONFIGS.iter().any(|k| k.name == name && k.on_node.is_none())
+            }
+            _ => false,
+        }
+    }
+
+    /// Files rendered after every other file is placed, because they describe the others (the fetch
+    /// script pins the digest of the archive made of the node's secret files).
+    pub fn is_late(self) -> bool {
+        self == Own(super::paths::FETCH_SECRETS)
+    }
+}
+
 /// When a table entry applies, beyond the role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
@@ -37,6 +58,10 @@ pub enum When {
     KubeletBootstrap,
     /// Controlplane and worker nodes: they reach pods on other nodes.
     RoutesPods,
+    /// `secrets.delivery: archive`.
+    SecretsArchive,
+    /// `secrets.delivery: archive` with the https source (its CA).
+    SecretsHttps,
 }
 
 #[derive(Debug)]
@@ -172,7 +197,14 @@ pub const NODE_FILES: &[NodeFile] = &[
     every(Shared(nc::MODULES_LOAD), "/etc/modules-load.d/kubernetes.conf"),
     every(Shared(nc::SYSCTL), "/etc/sysctl.d/99-kubernetes.conf"),
     every(Own(nc::INSTALL_SCRIPT), "/usr/local/lib/hardway/install.sh"),
+    NodeFile { role: None, source: Own(nc::FETCH_SECRETS), path: "/usr/local/lib/hardway/fetch-secrets.sh", when: When::SecretsArchive },
+    NodeFile { role: None, source: Shared(nc::SECRETS_CA), path: "/etc/hardway/secrets-ca.crt", when: When::SecretsHttps },
 ];
+
+/// Whether the file a node gets at `path` is a secret (see `Source::is_secret`).
+pub fn is_secret_path(path: &str) -> bool {
+    NODE_FILES.iter().any(|f| f.path == path && f.source.is_secret())
+}
 
 /// What picks a node file up when it changes (for `hardway plan`): the units to restart (those the
 /// node runs; `daemon-reload` first for unit files), or a special action.
@@ -258,6 +290,9 @@ pub const CONSUMERS: &[(&str, Consumer)] = &[
     ("/etc/modules-load.d/kubernetes.conf", Restart(&["systemd-modules-load"])),
     ("/etc/sysctl.d/99-kubernetes.conf", Restart(&["systemd-sysctl"])),
     ("/usr/local/lib/hardway/install.sh", Install),
+    // Read at first boot only: a running node keeps the files it unpacked.
+    ("/usr/local/lib/hardway/fetch-secrets.sh", Nothing),
+    ("/etc/hardway/secrets-ca.crt", Nothing),
 ];
 
 /// The node path of the first table entry from `source` (the same source always lands at one path).

@@ -40,6 +40,15 @@ pub const KUBE_PROXY_UNIT: &str = "systemd/kube-proxy.service";
 pub const KUBELET_CONFIG: &str = "kubelet-config.yaml";
 pub const CNI_BRIDGE: &str = "cni/10-bridge.conf";
 pub const INSTALL_SCRIPT: &str = "install.sh";
+/// With `secrets.delivery: archive`: obtains, checks and unpacks the node's secrets archive.
+pub const FETCH_SECRETS: &str = "fetch-secrets.sh";
+/// With the https secrets source: the CA of the server the archives come from.
+pub const SECRETS_CA: &str = "config/secrets/ca.crt";
+
+/// A node's secrets archive (`secrets.delivery: archive`).
+pub fn secrets_archive(node: &str) -> String {
+    format!("secrets/{node}.tar")
+}
 
 /// On the node: what install.sh reached, "ok" or "failed: STEP" (index.json `nodeHealth`).
 pub const NODE_STATUS: &str = "/var/lib/hardway/status";

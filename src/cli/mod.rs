@@ -146,11 +146,19 @@ fn run(cli: Cli) -> Result<()> {
             let at = at.unwrap_or_else(time::OffsetDateTime::now_utc);
             let checked = load_topology(&topology)?;
             print_warnings(&topology, &checked.warnings);
-            crate::render::predict_sizes(&checked.topology, threads()).map_err(|e| match e {
+            let strong = crate::render::predict_sizes(&checked.topology, threads()).map_err(|e| match e {
                 Error::Limit(m) => Error::Input { file: topology.display().to_string(), message: m },
                 other => other,
             })?;
             out(&format!("{}\n", check::summary(&checked)))?;
+            if !strong.is_empty() {
+                out(&format!(
+                    "note: the user-data of {} fit the budget only at gzip level {} (level {} is over it): these nodes render slower\n",
+                    strong.join(", "),
+                    crate::render::userdata::LEVEL_OVER_BUDGET,
+                    crate::render::userdata::LEVEL
+                ))?;
+            }
             out(&check::notes(&checked.topology))?;
             let (expiry, expired) = check::expiry(&checked.topology, at);
             out(&expiry)?;
@@ -256,7 +264,15 @@ fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>> {
 
 fn load_topology(path: &Path) -> Result<Checked> {
     let bytes = read_limited(path, model::MAX_FILE_BYTES)?;
-    model::load(&path.display().to_string(), &bytes)
+    // Files the topology names are relative to it.
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let read = |name: &str| -> std::result::Result<Vec<u8>, String> {
+        read_limited(&dir.join(name), model::MAX_FILE_BYTES).map_err(|e| match e {
+            Error::Input { message, .. } => message,
+            other => other.to_string(),
+        })
+    };
+    model::load_with(&path.display().to_string(), &bytes, &read)
 }
 
 fn load_secret(path: &Path) -> Result<Secrets> {

@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("routes.sh", include_str!("../../templates/routes.sh")),
     ("haproxy-limits.conf", include_str!("../../templates/haproxy-limits.conf")),
     ("hardway-lb", include_str!("../../templates/hardway-lb")),
+    ("fetch-secrets.sh.j2", include_str!("../../templates/fetch-secrets.sh.j2")),
 ];
 
 fn env() -> &'static Result<Environment<'static>, String> {

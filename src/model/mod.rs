@@ -14,7 +14,7 @@ pub use names::Name;
 pub use parse::parse;
 pub use raw::{
     json_schema, Arch, BinarySource, BootstrapTokens, EtcdClusterState, KeyAlgorithm, KubeletCredentials, PodRoutes,
-    Provider, RawTopology, Runtime,
+    Provider, RawTopology, Runtime, SecretsDelivery,
 };
 pub use validate::{earliest_time, latest_time, node_ports, url_problem, validate};
 
@@ -241,7 +241,40 @@ pub struct Topology {
     /// `cluster.restrictOOMScoreAdj`: containerd's restrict_oom_score_adj.
     pub(crate) restrict_oom_score_adj: bool,
     pub(crate) images: Images,
+    pub(crate) secrets: SecretDelivery,
 }
+
+/// How the nodes get their secret files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretDelivery {
+    /// In the user-data, with every other file.
+    Inline,
+    /// In `secrets/<node>.tar`, fetched at boot from the source and checked against its pinned SHA-256.
+    Archive(SecretsSource),
+}
+
+/// Where a node obtains its secrets archive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretsSource {
+    File {
+        path: String,
+        wait_seconds: u32,
+    },
+    /// `url` with `{cluster}` and `{node}` placeholders; `ca_pem` the only CA trusted for it.
+    Https {
+        url: String,
+        ca_pem: String,
+    },
+    S3 {
+        url: String,
+        endpoint_url: Option<String>,
+        delete_after_fetch: bool,
+    },
+}
+
+/// Default of `secrets.source.file.path` and `waitSeconds`.
+pub const DEFAULT_SECRETS_FILE: &str = "/run/hardway/secrets.tar";
+pub const DEFAULT_SECRETS_WAIT: u32 = 900;
 
 /// An encryption key: its name and the provider it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -354,8 +387,14 @@ pub struct Checked {
     pub warnings: Vec<Problem>,
 }
 
-/// Parse then validate: the common path for `check` and `render`.
+/// Parse then validate: the common path for `check` and `render`. A topology that names other files
+/// (`secrets.source.https.caFile`) needs `load_with`.
 pub fn load(file: &str, bytes: &[u8]) -> Result<Checked, Error> {
+    load_with(file, bytes, &|name: &str| Err(format!("{name} cannot be read here")))
+}
+
+/// `load`, with `read` giving the bytes of the files the topology names (relative to it).
+pub fn load_with(file: &str, bytes: &[u8], read: validate::Reader) -> Result<Checked, Error> {
     let raw = parse(file, bytes)?;
-    validate(&raw).map_err(|problems| Error::Invalid { file: file.into(), problems })
+    validate::validate_with(&raw, read).map_err(|problems| Error::Invalid { file: file.into(), problems })
 }

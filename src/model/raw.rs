@@ -20,6 +20,75 @@ pub struct RawTopology {
     pub user_data: RawUserData,
     #[serde(default)]
     pub images: RawImages,
+    #[serde(default)]
+    pub secrets: RawSecrets,
+}
+
+/// How the nodes' secret files (private keys, the encryption config, bootstrap tokens) reach them.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecrets {
+    /// `inline` (default): in the user-data with every other file. `archive`: in a per-node archive
+    /// (`secrets/<node>.tar`) the node fetches at boot and checks against the SHA-256 its user-data pins.
+    #[serde(default)]
+    pub delivery: SecretsDelivery,
+    /// Where a node obtains its archive (archive delivery).
+    pub source: Option<RawSecretsSource>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsDelivery {
+    #[default]
+    Inline,
+    Archive,
+}
+
+/// Exactly one of `file`, `https`, `s3`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecretsSource {
+    /// The archive is put on the node by the operator's tool (Terraform file provisioner, scp, SSM,
+    /// a config drive): the node waits for it.
+    pub file: Option<RawFileSource>,
+    /// The node downloads its archive (curl, the given CA only, bounded retries).
+    pub https: Option<RawHttpsSource>,
+    /// The node fetches its archive with the AWS CLI and its instance role.
+    pub s3: Option<RawS3Source>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawFileSource {
+    /// Where the archive appears on the node (default /run/hardway/secrets.tar).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// How long the node waits for it (default 900 s).
+    #[serde(default)]
+    pub wait_seconds: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawHttpsSource {
+    /// https URL; `{cluster}` and `{node}` are replaced by the cluster's and the node's names.
+    pub url: String,
+    /// The CA that signs the server's certificate (PEM file, relative to the topology file): the only
+    /// one the node trusts for this download.
+    pub ca_file: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawS3Source {
+    /// `s3://bucket/prefix/{node}.tar` (`{cluster}` and `{node}` replaced).
+    pub url: String,
+    /// An S3-compatible endpoint instead of AWS's.
+    #[serde(default, rename = "endpointURL")]
+    pub endpoint_url: Option<String>,
+    /// Delete the object once fetched and checked (it holds the node's keys).
+    #[serde(default)]
+    pub delete_after_fetch: bool,
 }
 
 /// Container images the cluster runs that are not Kubernetes binaries, and image archives for

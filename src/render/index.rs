@@ -18,17 +18,29 @@ pub struct Records<'a> {
     pub node_files: Vec<Vec<Placed>>,
     /// Per node: (plain, gzip) user-data bytes.
     pub user_data_sizes: &'a [(usize, usize)],
+    /// Per node: the gzip level of its user-data.
+    pub user_data_levels: &'a [u8],
+    /// Per node: its secrets archive (`secrets.delivery: archive`).
+    pub archives: Vec<Option<ArchiveEntry>>,
     pub tokens: &'a [Token],
     pub manifests: &'a [String],
     pub redacted: bool,
 }
 
-fn nodes(t: &Topology, node_files: Vec<Vec<Placed>>, sizes: &[(usize, usize)]) -> Vec<NodeEntry> {
+fn nodes(
+    t: &Topology,
+    node_files: Vec<Vec<Placed>>,
+    sizes: &[(usize, usize)],
+    levels: &[u8],
+    archives: Vec<Option<ArchiveEntry>>,
+) -> Vec<NodeEntry> {
     t.nodes
         .iter()
         .zip(node_files)
-        .zip(sizes)
-        .map(|((n, files), (plain, gz))| NodeEntry {
+        .zip(sizes.iter().zip(levels))
+        .zip(archives)
+        .map(|(((n, files), ((plain, gz), level)), archive)| NodeEntry {
+            secrets_archive: archive,
             name: n.name.to_string(),
             roles: n.roles.iter().map(|r| r.as_str().to_string()).collect(),
             internal_ip: n.internal_ip.to_string(),
@@ -46,6 +58,7 @@ fn nodes(t: &Topology, node_files: Vec<Vec<Placed>>, sizes: &[(usize, usize)]) -
             user_data_bytes: *plain,
             user_data_gzip: paths::user_data_gzip(&n.name),
             user_data_gzip_bytes: *gz,
+            user_data_gzip_level: *level,
             units: super::units::node_units(t, n).into_iter().map(String::from).collect(),
             downloads: super::install::downloads(t, n)
                 .into_iter()
@@ -105,7 +118,7 @@ fn etcd(t: &Topology) -> Etcd {
 }
 
 pub fn build(t: &Topology, r: Records<'_>) -> Result<Vec<u8>> {
-    let Records { pki, kcs, node_files, user_data_sizes, tokens, manifests, redacted } = r;
+    let Records { pki, kcs, node_files, user_data_sizes, user_data_levels, archives, tokens, manifests, redacted } = r;
     let mut certificates = Vec::with_capacity(pki.certs.len());
     for c in &pki.certs {
         let (cert, key) = c.paths();
@@ -147,7 +160,7 @@ pub fn build(t: &Topology, r: Records<'_>) -> Result<Vec<u8>> {
             kubernetes_service_ip: t.kubernetes_service_ip().map(|i| i.to_string()),
             cluster_dns: t.cluster_dns_ip().map(|i| i.to_string()),
         },
-        nodes: nodes(t, node_files, user_data_sizes),
+        nodes: nodes(t, node_files, user_data_sizes, user_data_levels, archives),
         certificates,
         kubeconfigs: kcs
             .iter()

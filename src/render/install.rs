@@ -281,6 +281,8 @@ struct Install<'a> {
     worker: bool,
     units: Vec<&'static str>,
     images: Vec<ImageImport>,
+    /// `secrets.delivery: archive`: the script that obtains, checks and unpacks the node's secrets.
+    fetch_secrets: Option<&'static str>,
     sysctl_file: &'static str,
     status: &'static str,
 }
@@ -306,6 +308,9 @@ pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> 
         worker: n.has(Role::Worker),
         units: super::units::node_units(t, n),
         images: image_imports(t, n),
+        fetch_secrets: matches!(t.secrets, crate::model::SecretDelivery::Archive(_))
+            .then(|| crate::catalog::node_files::path_of(Source::Own(paths::FETCH_SECRETS)))
+            .flatten(),
         sysctl_file,
         status: paths::NODE_STATUS,
     };

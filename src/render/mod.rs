@@ -4,6 +4,7 @@
 //! bytes never depend on that size.
 
 pub mod addons;
+pub mod archive;
 pub mod bootstrap;
 pub mod encryption;
 pub mod host;
@@ -19,11 +20,11 @@ pub mod seed;
 pub mod units;
 pub mod userdata;
 
-use crate::bundle::{Bundle, MODE_PUBLIC, MODE_SECRET};
+use crate::bundle::{Bundle, MODE_EXEC, MODE_PUBLIC, MODE_SECRET};
 use crate::catalog::certs::PROFILES;
 use crate::catalog::paths;
 use crate::error::{Error, Result};
-use crate::model::Topology;
+use crate::model::{SecretDelivery, SecretsSource, Topology};
 use rayon::prelude::*;
 use seed::Secrets;
 
@@ -57,21 +58,55 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
         .num_threads(opts.threads.max(1))
         .build()
         .map_err(|e| Error::internal("thread pool", e))?;
-    pool.install(|| pipeline(t, secrets, opts))
+    pool.install(|| {
+        // A redacted render's user-data pins the digests of the real archives (so it is the real
+        // render's user-data, byte for byte): those come from a render of the real secrets.
+        let pinned = match (&t.secrets, opts.redact) {
+            (SecretDelivery::Archive(_), true) => {
+                let real = pipeline(t, secrets, Options { redact: false, ..opts }, None)?;
+                let digests: Vec<String> = t
+                    .nodes
+                    .iter()
+                    .map(|n| real.get(&paths::secrets_archive(&n.name)).map(|e| crate::bundle::sha256_hex(&e.bytes)))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| Error::internal("secrets archive", "missing in the real render"))?;
+                Some(digests)
+            }
+            _ => None,
+        };
+        pipeline(t, secrets, opts, pinned.as_deref())
+    })
 }
 
 /// Renders with stand-in keys (no secret needed; RSA without the cost of key generation) to learn what
 /// the sizes of a real render will be: `Err(Error::Limit)` names every node whose user-data would be
-/// over the budget. The stand-ins' sizes match real keys' to within a few bytes.
-pub fn predict_sizes(t: &Topology, threads: usize) -> Result<()> {
+/// over the budget; `Ok` the nodes whose user-data fits only at the stronger gzip level. The stand-ins'
+/// sizes match real keys' to within a few bytes.
+pub fn predict_sizes(t: &Topology, threads: usize) -> Result<Vec<String>> {
     let opts = Options { keys: keys::KeyMode::StandIn, threads, ..Options::default() };
-    render_with(t, &Secrets::from_seed([0; 32]), opts).map(drop).map_err(|e| match e {
+    let b = render_with(t, &Secrets::from_seed([0; 32]), opts).map_err(|e| match e {
         Error::Limit(m) => Error::Limit(format!("predicted from the sizes of keys and certificates: {m}")),
         other => other,
-    })
+    })?;
+    let index = b
+        .get(paths::INDEX)
+        .map(|e| crate::bundle::index::Index::parse(&e.bytes))
+        .transpose()
+        .map_err(|e| Error::internal("index.json", e))?;
+    Ok(index
+        .map(|i| {
+            i.nodes
+                .into_iter()
+                .filter(|n| n.user_data_gzip_level == userdata::LEVEL_OVER_BUDGET)
+                .map(|n| n.name)
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
-fn pipeline(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
+/// The render; `pinned`: per node, the archive digest its fetch script pins (the real archives' in a
+/// redacted render), else the archives' own.
+fn pipeline(t: &Topology, secrets: &Secrets, opts: Options, pinned: Option<&[String]>) -> Result<Bundle> {
     let pki = pki::issue_all(t, secrets, opts.redact, opts.keys)?;
     let mut tokens = bootstrap::tokens(t, secrets);
     if opts.redact {
@@ -128,9 +163,38 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
     for nb in own {
         b.merge(nb)?;
     }
+    if let SecretDelivery::Archive(SecretsSource::Https { ca_pem, .. }) = &t.secrets {
+        b.add(paths::SECRETS_CA, ca_pem.as_str(), MODE_PUBLIC)?;
+    }
     let kc_index = placement::KubeconfigIndex::new(&kcs);
-    let node_files =
-        t.nodes.par_iter().map(|n| placement::files_for(t, n, &pki, &kc_index, &b)).collect::<Result<Vec<_>>>()?;
+    let mut node_files = t
+        .nodes
+        .par_iter()
+        .map(|n| placement::files_for(t, n, &pki, &kc_index, &b, false))
+        .collect::<Result<Vec<_>>>()?;
+    let mut archives: Vec<Option<crate::bundle::index::ArchiveEntry>> = vec![None; t.nodes.len()];
+    if let SecretDelivery::Archive(source) = &t.secrets {
+        let ca_file =
+            crate::catalog::node_files::path_of(crate::catalog::node_files::Source::Shared(paths::SECRETS_CA))
+                .unwrap_or_default();
+        let built = t
+            .nodes
+            .par_iter()
+            .zip(&node_files)
+            .map(|(n, files)| archive::build(n, files, &b))
+            .collect::<Result<Vec<_>>>()?;
+        for (i, (n, a)) in t.nodes.iter().zip(built).enumerate() {
+            let digest = pinned.and_then(|p| p.get(i)).unwrap_or(&a.entry.sha256);
+            let script = archive::fetch_script(t, n, source, digest, ca_file)?;
+            b.add(paths::node_path(&n.name, paths::FETCH_SECRETS), script, MODE_EXEC)?;
+            b.add(a.entry.path.clone(), a.bytes, MODE_SECRET)?;
+            archives[i] = Some(a.entry);
+        }
+        for (n, files) in t.nodes.iter().zip(node_files.iter_mut()) {
+            files.extend(placement::files_for(t, n, &pki, &kc_index, &b, true)?);
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+    }
     let user_data = t
         .nodes
         .par_iter()
@@ -138,6 +202,7 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
         .map(|(n, files)| userdata::render(t, n, files, &b))
         .collect::<Result<Vec<_>>>()?;
     let sizes: Vec<(usize, usize)> = user_data.iter().map(|u| (u.plain.len(), u.gzip.len())).collect();
+    let levels: Vec<u8> = user_data.iter().map(|u| u.level).collect();
     if let Some(e) = userdata::over_budget(t, &node_files, &b, &sizes) {
         return Err(e);
     }
@@ -150,6 +215,8 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bundle> {
         kcs: &kcs,
         node_files,
         user_data_sizes: &sizes,
+        user_data_levels: &levels,
+        archives,
         tokens: &tokens,
         manifests: &manifests,
         redacted: opts.redact,

@@ -5,7 +5,7 @@ use crate::bundle::Bundle;
 use crate::catalog::node_files::{NodeFile, Source, Source::*, When, NODE_DIRS, NODE_FILES};
 use crate::catalog::{certs, paths};
 use crate::error::{Error, Result};
-use crate::model::{Node, Runtime, Topology};
+use crate::model::{Node, Runtime, SecretDelivery, SecretsSource, Topology};
 use crate::render::kubeconfig::Kubeconfig;
 use crate::render::pki::Pki;
 use std::collections::BTreeMap;
@@ -82,6 +82,8 @@ fn holds(t: &Topology, node: &Node, when: When) -> bool {
         When::KubeletCertificates => node.has_kubelet_certs(),
         When::KubeletBootstrap => node.bootstraps(),
         When::RoutesPods => crate::render::host::routes_pods(t, node),
+        When::SecretsArchive => matches!(t.secrets, SecretDelivery::Archive(_)),
+        When::SecretsHttps => matches!(t.secrets, SecretDelivery::Archive(SecretsSource::Https { .. })),
     }
 }
 
@@ -94,9 +96,18 @@ pub fn dirs_for(t: &Topology, node: &Node) -> Vec<PlacedDir> {
         .collect()
 }
 
-pub fn files_for(t: &Topology, node: &Node, pki: &Pki, kcs: &KubeconfigIndex, bundle: &Bundle) -> Result<Vec<Placed>> {
+/// The files of `node` (`late`: only those rendered after the others are placed; else all but those).
+pub fn files_for(
+    t: &Topology,
+    node: &Node,
+    pki: &Pki,
+    kcs: &KubeconfigIndex,
+    bundle: &Bundle,
+    late: bool,
+) -> Result<Vec<Placed>> {
     let mut out: Vec<Placed> = Vec::new();
-    let applies = |f: &NodeFile| f.role.is_none_or(|r| node.has(r)) && holds(t, node, f.when);
+    let applies =
+        |f: &NodeFile| f.role.is_none_or(|r| node.has(r)) && holds(t, node, f.when) && f.source.is_late() == late;
     for f in NODE_FILES.iter().filter(|f| applies(f)) {
         if out.iter().any(|p| p.path == f.path) {
             continue; // e.g. etcd/ca.crt on a stacked controlplane+etcd node

@@ -1,7 +1,7 @@
 //! Per-node cloud-init user-data: a `#cloud-config` document, a serde struct written by serde-saphyr
 //! (file contents as literal blocks), that writes every file of the node, sets its name, installs
-//! its packages, runs install.sh and starts its units in order; and its gzip copy (libdeflate, best
-//! compression, mtime 0), checked against `userData.budgetBytes`.
+//! its packages, runs install.sh and starts its units in order; and its gzip copy (libdeflate level 9,
+//! level 12 where level 9 is over `userData.budgetBytes`; mtime 0), checked against that budget.
 
 use super::placement::Placed;
 use crate::bundle::Bundle;
@@ -50,7 +50,15 @@ enum Content<'a> {
 pub struct UserData {
     pub plain: Vec<u8>,
     pub gzip: Vec<u8>,
+    /// The libdeflate level of the gzip copy: `LEVEL`, or `LEVEL_OVER_BUDGET` where that was over budget.
+    pub level: u8,
 }
+
+/// libdeflate's level for user-data: smaller than zlib's level 9 and fast.
+pub const LEVEL: u8 = 9;
+/// The level for a node whose level-9 copy is over `userData.budgetBytes`: near-optimal parsing, a few
+/// percent smaller and about three times slower. A pure function of the bytes, like level 9.
+pub const LEVEL_OVER_BUDGET: u8 = 12;
 
 /// Whether a node's file is a cluster-level one (the same bytes on every node that has it).
 fn is_shared(f: &Placed) -> bool {
@@ -60,8 +68,11 @@ fn is_shared(f: &Placed) -> bool {
 /// Renders the user-data of node `n` from its file list, contents taken from the bundle.
 pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Result<UserData> {
     let mut write_files = Vec::with_capacity(files.len());
+    // With secrets.delivery: archive the secret files come in the node's archive, never here.
+    let archived = matches!(t.secrets, crate::model::SecretDelivery::Archive(_));
+    let carried = |f: &&Placed| !(archived && crate::catalog::node_files::is_secret_path(&f.path));
     // Cluster-level files first, then the node's own, each in path order.
-    for f in files.iter().filter(|f| is_shared(f)).chain(files.iter().filter(|f| !is_shared(f))) {
+    for f in files.iter().filter(|f| is_shared(f)).chain(files.iter().filter(|f| !is_shared(f))).filter(carried) {
         let entry =
             bundle.get(&f.source).ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
         let (encoding, content) = match std::str::from_utf8(&entry.bytes) {
@@ -93,15 +104,21 @@ pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Resu
         minijinja::context! { node => n.name.as_str(), cluster => t.name.as_str(), version => t.version.to_string() },
     )?;
     plain.push_str(&serde_saphyr::to_string(&doc).map_err(|e| Error::internal(&n.name, e))?);
-    let gzip = gzip(plain.as_bytes())?;
-    Ok(UserData { plain: plain.into_bytes(), gzip })
+    let mut level = LEVEL;
+    let mut gz = gzip(plain.as_bytes(), level)?;
+    if gz.len() > t.user_data_budget {
+        level = LEVEL_OVER_BUDGET;
+        gz = gzip(plain.as_bytes(), level)?;
+    }
+    Ok(UserData { plain: plain.into_bytes(), gzip: gz, level })
 }
 
-/// One gzip member of `bytes` at libdeflate's best compression (level 12, near-optimal parsing), with
-/// mtime 0. User-data bytes are scarcer than CPU: level 12 is 1-2% smaller than level 9 and about ten
-/// times slower (README, Benchmarks). libdeflate's output depends only on its version, which is pinned.
-pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
-    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::best());
+/// One gzip member of `bytes` at libdeflate `level`, with mtime 0. libdeflate's output depends only on
+/// its version (pinned) and the level.
+pub fn gzip(bytes: &[u8], level: u8) -> Result<Vec<u8>> {
+    let lvl = libdeflater::CompressionLvl::new(i32::from(level))
+        .map_err(|e| Error::internal("gzip", format!("level {level}: {e:?}")))?;
+    let mut c = libdeflater::Compressor::new(lvl);
     let mut out = vec![0; c.gzip_compress_bound(bytes.len())];
     let n = c.gzip_compress(bytes, &mut out).map_err(|e| Error::internal("gzip", format!("{e:?}")))?;
     out.truncate(n);
@@ -119,8 +136,12 @@ pub fn over_budget(
         if *gz <= t.user_data_budget {
             continue;
         }
-        let mut by_size: Vec<(usize, &str)> =
-            files.iter().filter_map(|f| bundle.get(&f.source).map(|e| (e.bytes.len(), f.path.as_str()))).collect();
+        let archived = matches!(t.secrets, crate::model::SecretDelivery::Archive(_));
+        let mut by_size: Vec<(usize, &str)> = files
+            .iter()
+            .filter(|f| !(archived && crate::catalog::node_files::is_secret_path(&f.path)))
+            .filter_map(|f| bundle.get(&f.source).map(|e| (e.bytes.len(), f.path.as_str())))
+            .collect();
         by_size.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
         let largest: Vec<String> = by_size.iter().take(3).map(|(s, p)| format!("{p} ({s} bytes)")).collect();
         lines.push(format!(
@@ -135,6 +156,9 @@ pub fn over_budget(
     let mut ways = Vec::new();
     if t.key_algorithm != KeyAlgorithm::EcdsaP256 {
         ways.push("pki.keyAlgorithm: ecdsa-p256 (RSA keys and certificates are several times larger)".to_string());
+    }
+    if t.secrets == crate::model::SecretDelivery::Inline {
+        ways.push("secrets.delivery: archive (the private keys leave the user-data)".to_string());
     }
     ways.push("a larger userData.budgetBytes where the cloud allows it (EC2 16384, Azure 65535, GCP 262144)".into());
     if t.pod_routes == PodRoutes::Static {
@@ -156,10 +180,11 @@ mod tests {
     fn gzip_is_one_timeless_member_that_unpacks() {
         use std::io::Read;
         let text = include_bytes!("../../templates/install.sh.j2");
-        let g = super::gzip(text).unwrap();
+        let g = super::gzip(text, super::LEVEL).unwrap();
         assert_eq!(&g[..4], &[0x1f, 0x8b, 8, 0], "gzip magic, deflate, no flags");
         assert_eq!(&g[4..8], &[0, 0, 0, 0], "mtime must be 0");
-        assert_eq!(g, super::gzip(text).unwrap());
+        assert_eq!(g, super::gzip(text, super::LEVEL).unwrap());
+        assert!(super::gzip(text, super::LEVEL_OVER_BUDGET).unwrap().len() <= g.len());
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&g[..]).read_to_end(&mut back).unwrap();
         assert_eq!(&back[..], &text[..]);

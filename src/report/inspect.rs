@@ -200,6 +200,65 @@ fn check_key(c: &X509Certificate<'_>, key: &[u8]) -> String {
     "key is not a PKCS#8 P-256 or RSA private key".into()
 }
 
+/// Every secrets archive: present with the digest and size index.json gives, and holding exactly the
+/// files it lists (node path, mode, digest), each the bundle file the node gets at that path.
+fn check_archives(b: &Bundle, index: &crate::bundle::index::Index) -> Vec<String> {
+    use crate::bundle::sha256_hex;
+    use std::io::Read;
+    let mut problems = Vec::new();
+    for n in &index.nodes {
+        let Some(a) = &n.secrets_archive else { continue };
+        let Some(e) = b.get(&a.path) else {
+            problems.push(format!("{}: secrets archive {} missing", n.name, a.path));
+            continue;
+        };
+        if sha256_hex(&e.bytes) != a.sha256 || e.bytes.len() != a.size {
+            problems.push(format!(
+                "{}: secrets archive {} does not match its digest and size in index.json",
+                n.name, a.path
+            ));
+            continue;
+        }
+        let mut found = Vec::new();
+        let mut archive = tar::Archive::new(&e.bytes[..]);
+        let entries = match archive.entries() {
+            Ok(x) => x,
+            Err(err) => {
+                problems.push(format!("{}: secrets archive {}: {err}", n.name, a.path));
+                continue;
+            }
+        };
+        for entry in entries {
+            let mut entry = match entry {
+                Ok(x) => x,
+                Err(err) => {
+                    problems.push(format!("{}: secrets archive {}: {err}", n.name, a.path));
+                    break;
+                }
+            };
+            let path = format!("/{}", entry.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default());
+            let mode = entry.header().mode().map(|m| format!("{m:04o}")).unwrap_or_default();
+            let mut data = Vec::new();
+            if entry.read_to_end(&mut data).is_err() {
+                problems.push(format!("{}: secrets archive {}: cannot read {path}", n.name, a.path));
+                continue;
+            }
+            let from_bundle = n.files.iter().find(|f| f.path == path).and_then(|f| b.get(&f.source));
+            if from_bundle.is_none_or(|f| f.bytes != data) {
+                problems.push(format!(
+                    "{}: secrets archive {}: {path} is not the bundle's file for that path",
+                    n.name, a.path
+                ));
+            }
+            found.push(crate::bundle::index::ArchiveFile { path, mode, sha256: sha256_hex(&data) });
+        }
+        if found != a.files {
+            problems.push(format!("{}: secrets archive {} holds other files than index.json lists", n.name, a.path));
+        }
+    }
+    problems
+}
+
 /// Inspects a bundle at moment `at`; certificates expiring within `warn_days` are problems too.
 pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
     let mut problems = Vec::new();
@@ -308,6 +367,7 @@ pub fn inspect(b: &Bundle, at: OffsetDateTime, warn_days: i64) -> Report {
     if rows.is_empty() && problems.is_empty() {
         problems.push("index.json lists no certificates".into());
     }
+    problems.extend(check_archives(b, &index));
     let bootstrap_tokens = index
         .bootstrap_tokens
         .iter()

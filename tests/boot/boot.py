@@ -630,6 +630,13 @@ def main():
         rounds.append(broken)
         for tag, b, n, i, ud in cases:
             broken.start(n["name"], n["internalIP"], ud)
+        archives = archive_cases(hardway, work)
+        arch = Round(work, img, std, "arch").__enter__()
+        rounds.append(arch)
+        for tag, b, n, i in archives:
+            arch.start(n["name"], n["internalIP"], user_data(b, n))
+        delivery = threading.Thread(target=deliver_archives, args=(arch, archives, 25), daemon=True)
+        delivery.start()
         count = sum(len(r.nodes) for r in rounds)
         for tag, rnd, bundle, index, lb, foreign in booted:
             status = rnd.wait_cloud_init([n["name"] for n in index["nodes"]])
@@ -647,6 +654,9 @@ def main():
             time.monotonic() - t0)
         problems += check_broken(broken, cases)
         timings["and the broken cases checked s"] = round(time.monotonic() - t0)
+        delivery.join()
+        problems += check_archives(arch, archives)
+        timings["and the secrets archive cases checked s"] = round(time.monotonic() - t0)
         for timer in stag_timers:
             timer.join()
         names = [n["name"] for n in si["nodes"]]
@@ -720,6 +730,66 @@ def broken_cases(hardway, work):
     n = index["nodes"][0]
     cases.append(("distro", b, n, index, patch(b, n, "systemctl restart --no-block 'etcd.service'", "systemctl start --no-block 'etcd.service'")))
     return cases
+
+
+ARCHIVE_PATH = "/var/lib/hardway-test/secrets.tar"
+
+
+def archive_cases(hardway, work):
+    """secrets.delivery: archive with the file source: an archive put on the node only after it began to
+    boot (the node waits), one with a byte changed, none at all (a short wait). Single-node clusters."""
+    net = BRIDGE_NET
+    extra = ("secrets:\n  delivery: archive\n  source:\n"
+             f"    file: {{path: {ARCHIVE_PATH}, waitSeconds: WAIT}}\n")
+    cases = []
+    for tag, ip, wait in (("arch-ok", f"{net}.51", 180), ("arch-bad", f"{net}.52", 180), ("arch-none", f"{net}.53", 20)):
+        y = topology(f"neg-{tag}", [(tag, ip, ["controlplane", "etcd"])], ip, extra.replace("WAIT", str(wait)))
+        bundle, index = render(hardway, work, tag, y, "6")
+        cases.append((tag, bundle, index["nodes"][0], index))
+    return cases
+
+
+def deliver_archives(rnd, cases, delay):
+    """After DELAY seconds (the nodes are booting and waiting), puts each archive on its node: arch-ok's
+    as rendered, arch-bad's with one byte changed, none for arch-none."""
+    time.sleep(delay)
+    for tag, bundle, n, _ in cases:
+        if tag == "arch-none":
+            continue
+        data = bytearray(open(os.path.join(bundle, n["secretsArchive"]["path"]), "rb").read())
+        if tag == "arch-bad":
+            data[700] ^= 1
+        dst = os.path.join(rnd.nodes[n["name"]]["root"], ARCHIVE_PATH.lstrip("/"))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        open(dst + ".tmp", "wb").write(bytes(data))
+        os.rename(dst + ".tmp", dst)
+
+
+def check_archives(rnd, cases):
+    """arch-ok boots with every file (the secret ones from its archive) and every unit; the others fail
+    visibly, naming the archive's problem."""
+    problems = []
+    status = rnd.wait_cloud_init([c[2]["name"] for c in cases])
+    for tag, bundle, n, index in cases:
+        if tag == "arch-ok":
+            found = check_node(rnd, n["name"], n, bundle, status[n["name"]])
+            found += [f"{n['name']}: the fetched archive was not removed"] * (
+                rnd.inside(n["name"], ["test", "-e", ARCHIVE_PATH]).returncode == 0)
+            problems += found
+            if not found:
+                say("archive: a node whose archive arrived after it began to boot waited, checked, unpacked it")
+            continue
+        found = failure_is_visible(rnd, n["name"], n)
+        log = rnd.inside(n["name"], ["cat", "/var/log/cloud-init-output.log"]).stdout
+        want = "does not match the sha256 pinned in the user-data" if tag == "arch-bad" else "no archive at"
+        if want not in log:
+            found.append(f"{n['name']}: the console does not say {want!r}")
+        if rnd.inside(n["name"], ["test", "-e", "/etc/kubernetes/pki/ca.key"]).returncode == 0:
+            found.append(f"{n['name']}: a key was unpacked from a bad archive")
+        problems += [f"archive case {tag}: {f}" for f in found]
+        if not found:
+            say(f"archive: {tag} fails visibly ({want})")
+    return problems
 
 
 def check_broken(rnd, cases):

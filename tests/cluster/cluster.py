@@ -263,6 +263,39 @@ def mirror_tls(work):
     return ca, crt, key
 
 
+def run_mirror(work, cached):
+    """This run's mirror: the cached tree (links) and a directory for the bundles' secrets archives."""
+    root = os.path.join(work, "mirror")
+    os.makedirs(os.path.join(root, "secrets"))
+    for d in os.listdir(cached):
+        if not d.startswith("."):
+            os.symlink(os.path.join(cached, d), os.path.join(root, d))
+    return root
+
+
+def user_data_leaks(bundle, index):
+    """Secret material in any user-data: PEM private keys, the encryption keys, bootstrap token secrets."""
+    enc = open(os.path.join(bundle, "encryption/encryption-config.yaml")).read()
+    needles = [l.split("secret:", 1)[1].strip().strip('"') for l in enc.splitlines() if "secret:" in l]
+    for t in index["bootstrapTokens"]:
+        kc = open(os.path.join(bundle, t["kubeconfig"])).read()
+        needles += [l.split("token:", 1)[1].strip().strip('"') for l in kc.splitlines() if "token:" in l]
+    found = []
+    for n in index["nodes"]:
+        ud = open(os.path.join(bundle, n["userData"])).read()
+        if "PRIVATE KEY" in ud:
+            found.append(f"{n['name']}: a private key")
+        found += [f"{n['name']}: a secret of the bundle" for x in needles if x and x in ud]
+    return found
+
+
+def publish_archives(bundle, mirror_root):
+    """Puts BUNDLE's secrets archives where the nodes fetch them (the mirror's secrets/)."""
+    src = os.path.join(bundle, "secrets")
+    for f in os.listdir(src) if os.path.isdir(src) else []:
+        shutil.copyfile(os.path.join(src, f), os.path.join(mirror_root, "secrets", f))
+
+
 def serve_mirror(root, cert, key, addr, port):
     """`cluster.py serve-mirror ROOT CERT KEY ADDR PORT`: the mirror's HTTPS server (in the test network)."""
     import functools
@@ -280,7 +313,7 @@ def serve_mirror(root, cert, key, addr, port):
 # Topology
 
 
-def topology(name, nodes, image_dir, base_url=None):
+def topology(name, nodes, image_dir, base_url=None, secrets_ca=None):
     # Certificates must be valid now: TLS peers check them against the clock.
     now = datetime.datetime.now(datetime.timezone.utc)
     day = (now - datetime.timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
@@ -301,6 +334,13 @@ def topology(name, nodes, image_dir, base_url=None):
         "  versions: {" + ", ".join(f'{k}: "{v}"' for k, v in VERSIONS.items()) + "}",
         "images:", f"  sandbox: hardway.test/pause:{VERSIONS['pause']}", f"  coredns: hardway.test/coredns:{COREDNS}",
         "  archives:" + archives,
+    ]
+    if secrets_ca:
+        # No private key in the user-data: each node fetches its archive from the mirror, over TLS
+        # verified against the mirror's CA only.
+        lines += ["secrets:", "  delivery: archive",
+                  f'  source: {{https: {{url: "{m}/secrets/{{node}}.tar", caFile: {secrets_ca}}}}}']
+    lines += [
         "nodes:",
     ]
     for n, ip, roles, extra in nodes:
@@ -656,13 +696,15 @@ def journal_scan(c):
     return bad
 
 
-def bad_node(rnd, work, hardway, image_dir, lowers, nspawn_args):
+def bad_node(rnd, work, hardway, image_dir, lowers, nspawn_args):  # noqa: PLR0913
     """A worker rendered against a mirror whose kubelet checksum is wrong: it must fail visibly."""
     name, ip = BAD_NODE
     nodes = [("cp-x", f"{NET}.42", ["controlplane", "etcd"], ""),
              (name, ip, ["worker"], ", binaries: download")]
-    y = topology("bad", nodes, image_dir, base_url=f"https://{MIRROR}:{MIRROR_PORT}/k8s-bad")
+    y = topology("bad", nodes, image_dir, base_url=f"https://{MIRROR}:{MIRROR_PORT}/k8s-bad",
+                 secrets_ca=os.path.join(work, "ca.crt"))
     bundle, index = boot.render(hardway, work, "bad", y, "5")
+    publish_archives(bundle, os.path.join(work, "mirror"))
     node = next(n for n in index["nodes"] if n["name"] == name)
     rnd.start(name, ip, user_data(bundle, node), lowers=lowers, nspawn_args=nspawn_args,
               init="/usr/local/sbin/hardway-test-init", hierarchies=HIERARCHIES)
@@ -762,10 +804,15 @@ def main():
         rnd.__enter__()
         run(["ip", "-n", rnd.ns, "addr", "add", f"{MIRROR}/24", "dev", "br0"])
         run(["ip", "-n", rnd.ns, "addr", "del", f"{boot.BRIDGE_NET}.1/24", "dev", "br0"], check=False)
+        served = run_mirror(work, mirror_root)
         mirror_proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{rnd.ns}", sys.executable, os.path.abspath(__file__),
-                                        "serve-mirror", mirror_root, crt, key, MIRROR, str(MIRROR_PORT)],
+                                        "serve-mirror", served, crt, key, MIRROR, str(MIRROR_PORT)],
                                        stdout=open(os.path.join(work, "mirror.log"), "w"), stderr=subprocess.STDOUT)
-        bundle, index = boot.render(hardway, work, "cluster", topology("real", NODES, image_dir), "7")
+        bundle, index = boot.render(hardway, work, "cluster", topology("real", NODES, image_dir, secrets_ca=ca), "7")
+        publish_archives(bundle, served)
+        leaks = user_data_leaks(bundle, index)
+        if leaks:
+            raise RuntimeError(f"secrets in user-data with secrets.delivery: archive: {leaks}")
         say(f"rendered the bundle: {bundle}")
         t0 = time.monotonic()
         for n in index["nodes"]:
@@ -817,7 +864,7 @@ def main():
                      for k, v in rnd.nodes.items()}
             json.dump({"ns": rnd.ns, "work": work, "nodes": nodes, "mirror_pid": mirror_proc.pid, "sysctls": sysctls,
                        "image": img, "layers": {"node": layer_node, "bin": layer_bin}, "bin": bin_dir,
-                       "hardway": hardway, "bundle": bundle, "image_dir": image_dir},
+                       "hardway": hardway, "bundle": bundle, "image_dir": image_dir, "mirror": served},
                       open(state_file(), "w"))
             say("the cluster keeps running (HARDWAY_KEEP_CLUSTER=1); target/cluster-test/cluster.env says how to "
                 f"reach it, e.g.: nsenter --net=/run/netns/{rnd.ns} {env['KUBECTL']} get nodes; "

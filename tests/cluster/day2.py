@@ -98,7 +98,7 @@ class Live:
 
     def render(self, topology_text, tag):
         self.renders += 1
-        d = os.path.join(self.work, f"day2-{self.renders}-{tag}")
+        d = os.path.join(self.work, f"day2-{os.getpid()}-{self.renders}-{tag}")
         os.makedirs(d)
         open(os.path.join(d, "topology.yaml"), "w").write(topology_text)
         out = os.path.join(d, "bundle")
@@ -112,6 +112,7 @@ class Live:
         """Boots a new node from its user-data, as the cluster test boots every node."""
         index = json.load(open(os.path.join(bundle, "index.json")))
         n = next(x for x in index["nodes"] if x["name"] == node)
+        cluster.publish_archives(bundle, self.st["mirror"])
         lowers = [self.st["layers"]["node"]] + ([self.st["layers"]["bin"]] if n["binaries"] == "preinstalled" else [])
         args = list(cluster.NSPAWN_ARGS)
         if "worker" in n["roles"]:
@@ -159,85 +160,77 @@ class Live:
 
 
 class Probe:
-    """Requests through the load balancer and a NodePort from the host, and the in-cluster DaemonSet's log."""
+    """The probe: a child process in the test network (`day2.py probe`) making the requests, and the
+    in-cluster DaemonSet's log; this side switches its credentials and tells failures' steps apart."""
 
     def __init__(self, live):
         self.live = live
-        self.failures = []  # (unix time, procedure, step, kind, error)
-        self.requests = 0
-        self.lock = threading.Lock()
-        self.stop_ev = threading.Event()
-        self.procedure, self.step = "setup", ""
-        self.creds_dir = tempfile.mkdtemp(prefix="hardway-day2-probe-")
+        self.dir = tempfile.mkdtemp(prefix="hardway-day2-probe-")
+        self.log = os.path.join(self.dir, "probe.log")
+        self.timeline = []  # (unix time, procedure, step)
+        self.procedure, self._step = "setup", ""
         self.use(live.bundle)
         index = json.load(open(os.path.join(live.bundle, "index.json")))
         self.url = index["apiServer"]["url"]
         self.nodeport = f"http://{cluster.NET}.31:30080/"
 
+    @property
+    def step(self):
+        return self._step
+
+    @step.setter
+    def step(self, value):
+        self._step = value
+        self.timeline.append((time.time(), self.procedure, value))
+
     def use(self, bundle):
         """Credentials and trust of BUNDLE's admin kubeconfig (once the plan handed it out)."""
         kc = open(os.path.join(bundle, "kubeconfigs/admin.kubeconfig")).read()
+
         def field(name):
             line = next(l for l in kc.splitlines() if l.strip().startswith(name + ":"))
             return base64.b64decode(line.split(":", 1)[1].strip().strip('"'))
-        n = len(os.listdir(self.creds_dir))
-        ca, crt, key = (os.path.join(self.creds_dir, f"{n}-{x}") for x in ("ca", "crt", "key"))
-        open(ca, "wb").write(field("certificate-authority-data"))
-        open(crt, "wb").write(field("client-certificate-data"))
-        open(key, "wb").write(field("client-key-data"))
-        anon = ssl.create_default_context(cafile=ca)
-        auth = ssl.create_default_context(cafile=ca)
-        auth.load_cert_chain(crt, key)
-        with self.lock:
-            self.anon, self.auth = anon, auth
-
-    def record(self, kind, err):
-        with self.lock:
-            self.failures.append((time.time(), self.procedure, self.step, kind, str(err)[:300]))
-
-    def request(self, kind, url, ctx=None, method="GET", body=None):
-        with self.lock:
-            self.requests += 1
-        req = urllib.request.Request(url, method=method, data=body, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
-                r.read()
-                if r.status >= 300:
-                    self.record(kind, f"HTTP {r.status}")
-        except urllib.error.HTTPError as e:
-            self.record(kind, f"HTTP {e.code}: {e.read()[:200]!r}")
-        except Exception as e:  # noqa: BLE001 - every failure counts, whatever raised it
-            self.record(kind, e)
-
-    def fast(self):
-        while not self.stop_ev.is_set():
-            t = time.monotonic()
-            self.request("readyz via load balancer", self.url + "/readyz", self.anon)
-            self.request("pod list via load balancer", self.url + "/api/v1/pods?limit=5", self.auth)
-            self.request("workload via NodePort", self.nodeport)
-            time.sleep(max(0, 0.25 - (time.monotonic() - t)))
-
-    def slow(self):
-        i = 0
-        while not self.stop_ev.is_set():
-            t = time.monotonic()
-            name = f"day2-probe-{i % 3}"
-            cm = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}).encode()
-            self.request("ConfigMap create", self.url + "/api/v1/namespaces/default/configmaps", self.auth, "POST", cm)
-            self.request("ConfigMap delete", self.url + f"/api/v1/namespaces/default/configmaps/{name}", self.auth,
-                         "DELETE")
-            i += 1
-            time.sleep(max(0, 1.0 - (time.monotonic() - t)))
+        n = len([f for f in os.listdir(self.dir) if f.endswith("-ca")])
+        for suffix, name in (("ca", "certificate-authority-data"), ("crt", "client-certificate-data"),
+                             ("key", "client-key-data")):
+            open(os.path.join(self.dir, f"{n}-{suffix}"), "wb").write(field(name))
+        open(os.path.join(self.dir, "current.new"), "w").write(str(n))
+        os.rename(os.path.join(self.dir, "current.new"), os.path.join(self.dir, "current"))
 
     def start(self):
-        self.threads = [threading.Thread(target=f, daemon=True) for f in (self.fast, self.slow)]
-        for t in self.threads:
-            t.start()
+        self.proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.live.ns}", sys.executable,
+                                      os.path.abspath(__file__), "probe", self.dir, self.url, self.nodeport],
+                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "probe.err"), "w"))
 
     def stop(self):
-        self.stop_ev.set()
-        for t in self.threads:
-            t.join(timeout=10)
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def where(self, at):
+        """The procedure and step running at unix time AT."""
+        cur = ("setup", "")
+        for t, proc, step in self.timeline:
+            if t > at:
+                break
+            cur = (proc, step)
+        return cur
+
+    def results(self, since, until):
+        """(requests, failures) of the probe process between SINCE and UNTIL (unix seconds)."""
+        reqs, fails = 0, []
+        for line in open(self.log, errors="replace") if os.path.exists(self.log) else []:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3:
+                continue
+            at = float(parts[0])
+            if since <= at <= until:
+                reqs += 1
+                if parts[2] == "fail":
+                    fails.append((at, self.where(at)[1], parts[1], parts[3] if len(parts) > 3 else ""))
+        return reqs, fails
 
     def in_cluster(self, since, until):
         """(requests, failures) of the in-cluster probe between SINCE and UNTIL (unix seconds)."""
@@ -255,8 +248,70 @@ class Probe:
                     if since <= at <= until:
                         reqs += 1
                         if parts[1].startswith("fail"):
-                            fails.append((at, node, parts[2].strip() if len(parts) > 2 else ""))
+                            fails.append((at, self.where(at)[1], f"in-cluster API call ({node})",
+                                          parts[2].strip() if len(parts) > 2 else ""))
         return reqs, fails
+
+
+def probe_main(d, url, nodeport):
+    """`day2.py probe DIR URL NODEPORT`: the requests, run inside the test network; one line per request
+    appended to DIR/probe.log: TIME<TAB>KIND<TAB>ok|fail[<TAB>ERROR]."""
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    log = open(os.path.join(d, "probe.log"), "a", buffering=1)
+    lock = threading.Lock()
+    state = {"current": None, "anon": None, "auth": None}
+
+    def contexts():
+        cur = open(os.path.join(d, "current")).read().strip()
+        if cur != state["current"]:
+            ca, crt, key = (os.path.join(d, f"{cur}-{x}") for x in ("ca", "crt", "key"))
+            anon = ssl.create_default_context(cafile=ca)
+            auth = ssl.create_default_context(cafile=ca)
+            auth.load_cert_chain(crt, key)
+            state.update(current=cur, anon=anon, auth=auth)
+        return state["anon"], state["auth"]
+
+    def request(kind, u, ctx=None, method="GET", body=None):
+        at = time.time()
+        req = urllib.request.Request(u, method=method, data=body, headers={"Content-Type": "application/json"})
+        err = None
+        try:
+            handlers = [urllib.request.ProxyHandler({})] + ([urllib.request.HTTPSHandler(context=ctx)] if ctx else [])
+            with urllib.request.build_opener(*handlers).open(req, timeout=5) as r:
+                r.read()
+        except urllib.error.HTTPError as e:
+            err = f"HTTP {e.code}: {e.read()[:200]!r}"
+        except Exception as e:  # noqa: BLE001 - every failure counts, whatever raised it
+            err = str(e)
+        with lock:
+            log.write(f"{at:.3f}\t{kind}\t" + ("ok\n" if err is None else f"fail\t{err[:300]}\n"))
+
+    def fast():
+        while True:
+            t = time.monotonic()
+            anon, auth = contexts()
+            request("readyz via load balancer", url + "/readyz", anon)
+            request("pod list via load balancer", url + "/api/v1/pods?limit=5", auth)
+            request("workload via NodePort", nodeport)
+            time.sleep(max(0, 0.25 - (time.monotonic() - t)))
+
+    def slow():
+        i = 0
+        while True:
+            t = time.monotonic()
+            _, auth = contexts()
+            name = f"day2-probe-{i % 3}"
+            cm = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}).encode()
+            request("ConfigMap create", url + "/api/v1/namespaces/default/configmaps", auth, "POST", cm)
+            request("ConfigMap delete", url + f"/api/v1/namespaces/default/configmaps/{name}", auth, "DELETE")
+            i += 1
+            time.sleep(max(0, 1.0 - (time.monotonic() - t)))
+
+    del opener
+    threading.Thread(target=slow, daemon=True).start()
+    fast()
 
 
 PROBE_DS = """apiVersion: apps/v1
@@ -384,6 +439,116 @@ def raw_secret_prefixes(live, bundle):
     return out
 
 
+def proof_renewal(live, ctx):
+    return leaves_on_nodes(live, live.bundle, ctx["t"])
+
+
+def ski(pem_file):
+    """The subject key identifier of a certificate file, as openssl prints it."""
+    out = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectKeyIdentifier", "-in", pem_file],
+                         capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1].strip()
+
+
+def publish_cluster_info(live):
+    """cluster-info as a kubeadm-style cluster publishes it (hardway does not): the plan must update it."""
+    kc = os.path.join(live.work, "cluster-info.kubeconfig")
+    live.admin(f"kubectl config set-cluster real --server=https://{cluster.NET}.20:6443 "
+               f"--certificate-authority=pki/kubernetes-ca.crt --embed-certs=true --kubeconfig={kc}", live.bundle)
+    rc, out = live.admin(f"kubectl --kubeconfig kubeconfigs/admin.kubeconfig -n kube-public create configmap cluster-info "
+                         f"--from-file=kubeconfig={kc} --dry-run=client -o yaml | kubectl --kubeconfig "
+                         f"kubeconfigs/admin.kubeconfig apply -f -", live.bundle)
+    if rc != 0:
+        raise RuntimeError(f"publishing cluster-info: {out}")
+
+
+def proof_ca(live, ctx):
+    """After phase 3: generation 1 refused by the apiserver and a kubelet; the bootstrapped kubelet's
+    certificates, pods' CA files, kube-root-ca.crt and cluster-info of generation 2 only."""
+    bad = []
+    old, new = ctx["first"], live.bundle
+    gen2 = ski(os.path.join(new, "pki/kubernetes-ca-gen2.crt"))
+    gen1 = ski(os.path.join(old, "pki/kubernetes-ca.crt"))
+    rc, out = live.admin(f"curl -sk -o /dev/null -w '%{{http_code}}' --cert {old}/pki/admin.crt --key {old}/pki/admin.key "
+                         f"https://{cluster.NET}.20:6443/api", new)
+    if out.strip() != "401":
+        bad.append(f"a generation-1 client certificate got HTTP {out.strip()} from the apiserver, not 401")
+    rc, out = live.admin(f"curl -sk -o /dev/null -w '%{{http_code}}' --cert {old}/pki/apiserver-kubelet-client.crt "
+                         f"--key {old}/pki/apiserver-kubelet-client.key https://{cluster.NET}.31:10250/pods", new)
+    if out.strip() not in ("000", "401"):
+        bad.append(f"a generation-1 client certificate got HTTP {out.strip()} from w-0's kubelet")
+    for f in ("kubelet-client-current.pem", "kubelet-server-current.pem"):
+        rc, out = live.on("w-1", f"openssl x509 -noout -ext authorityKeyIdentifier -in /var/lib/kubelet/pki/{f}")
+        if gen2 not in out:
+            bad.append(f"w-1's {f} is not issued by generation 2: {out.strip()}")
+    rc, out = live.kubectl("-n default get configmap kube-root-ca.crt -o 'jsonpath={.data.ca\\.crt}'", new)
+    if open(os.path.join(new, "pki/kubernetes-ca-trust.crt")).read().strip() != out.strip():
+        bad.append("kube-root-ca.crt does not hold the new trust bundle")
+    rc, out = live.on("w-0", "cat /var/lib/kubelet/pods/*/volumes/kubernetes.io~projected/*/ca.crt")
+    if gen1 in subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectKeyIdentifier"], input=out, capture_output=True,
+                              text=True).stdout or not out.strip():
+        bad.append("a pod on w-0 still trusts generation 1")
+    rc, out = live.kubectl("-n kube-public get configmap cluster-info -o jsonpath={.data.kubeconfig}", new)
+    trust = base64.b64encode(open(os.path.join(new, "pki/kubernetes-ca-trust.crt"), "rb").read()).decode()
+    if trust not in out:
+        bad.append("cluster-info does not carry the new trust bundle")
+    return bad
+
+
+def token_works(live, token):
+    rc, out = live.admin(f"curl -s -o /dev/null -w '%{{http_code}}' --cacert pki/kubernetes-ca-trust.crt "
+                         f"-H 'Authorization: Bearer {token}' https://{cluster.NET}.20:6443/api", live.bundle)
+    return out.strip()
+
+
+def proof_sa(live, ctx):
+    """A token signed by key 1 works while key 1 is trusted and is refused once it is dropped; the pods
+    the plan restarted call the API (the in-cluster probe)."""
+    bad = []
+    if ctx.get("old_token_in_phase2") != "200":
+        bad.append(f"a token of key 1 got {ctx.get('old_token_in_phase2')} while key 1 was trusted")
+    after = token_works(live, ctx["old_token"])
+    if after != "401":
+        bad.append(f"a token of key 1 got {after} after key 1 was dropped, not 401")
+    return bad
+
+
+def proof_encryption(live, ctx):
+    """Every Secret's raw etcd value under key2 (secretbox), and every Secret reads back."""
+    bad = [f"{k}: {v}" for k, v in raw_secret_prefixes(live, live.bundle).items() if v != "k8s:enc:secretbox:v1:key2"]
+    rc, out = live.kubectl("get secrets -A -o name", live.bundle)
+    if rc != 0 or "kubernetes-the-hard-way" not in out:
+        bad.append(f"the Secrets do not read back: {out[-300:]}")
+    return bad
+
+
+def proof_nodes(added, removed=None):
+    def proof(live, ctx):
+        rc, out = live.kubectl("get nodes -o name", live.bundle)
+        names = {l.split("/", 1)[1] for l in out.split()}
+        bad = []
+        if added and added not in names:
+            bad.append(f"{added} is not a node")
+        if removed and removed in names:
+            bad.append(f"{removed} is still a node")
+        return bad
+    return proof
+
+
+def proof_etcd(members):
+    def proof(live, ctx):
+        index = json.load(open(os.path.join(live.bundle, "index.json")))
+        c = cluster.Cluster(live.rnd, live.bundle, index, live.bin)
+        r = c.etcdctl("member", "list")
+        n = len([l for l in r.stdout.splitlines() if l.strip()])
+        health = c.etcdctl("endpoint", "health")
+        bad = [] if n == members else [f"{n} etcd members, expected {members}: {r.stdout}"]
+        if health.returncode != 0:
+            bad.append(f"etcd not healthy: {health.stdout}{health.stderr}")
+        return bad
+    return proof
+
+
 # ----------------------------------------------------------------------------------------------------
 
 
@@ -394,6 +559,9 @@ def edit_pki(text, extra):
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "probe":
+        probe_main(*sys.argv[2:5])
+        return
     if os.geteuid() != 0:
         cluster.skip_or_fail("needs root")
     try:
@@ -416,41 +584,66 @@ def main():
         probe.start()
         time.sleep(5)
         base = live.topology
+        first = live.bundle
         t = today()
+        ca = f', caGenerations: {{2: "{t}"}}'
+        key_ring = lambda keys: base.replace("encryption: {keys: [key1]}", f"encryption: {{keys: [{keys}]}}")  # noqa: E731
+        ca3 = edit_pki(base, f', leafNotBefore: "{t}"{ca}, signingCA: 2, trustedCAs: [2]')
+        sa = lambda spec: edit_pki(base, f', leafNotBefore: "{t}"{ca}, signingCA: 2, trustedCAs: [2], serviceAccountKeys: {spec}')  # noqa: E731
+        sa3 = sa("{signing: 2, trusted: [2]}")
+        enc = lambda keys: sa3.replace("encryption: {keys: [key1]}", f"encryption: {{keys: [{keys}]}}")  # noqa: E731
+        final = enc("key2")
+        w2 = f"  - {{name: w-2, internalIP: {cluster.NET}.33, roles: [worker]}}\n"
+        w3 = f"  - {{name: w-3, internalIP: {cluster.NET}.34, roles: [worker], kubeletCredentials: bootstrap}}\n"
+        e0 = f"  - {{name: e-0, internalIP: {cluster.NET}.14, roles: [etcd], etcdInitialClusterState: existing}}\n"
+        del key_ring
         procedures = [
-            ("renewal", [edit_pki(base, f', leafNotBefore: "{t}"')]),
-            ("cluster CA rotation (etcd and front-proxy CAs with it)", [
-                edit_pki(base, f', leafNotBefore: "{t}", caGenerations: {{2: "{t}"}}, trustedCAs: [1, 2]'),
-                edit_pki(base, f', leafNotBefore: "{t}", caGenerations: {{2: "{t}"}}, signingCA: 2, trustedCAs: [2, 1]'),
-                edit_pki(base, f', leafNotBefore: "{t}", caGenerations: {{2: "{t}"}}, signingCA: 2, trustedCAs: [2]'),
-            ]),
+            ("renewal", [edit_pki(base, f', leafNotBefore: "{t}"')], proof_renewal),
+            ("cluster CA rotation (the etcd and front-proxy CAs rotate with it)", [
+                edit_pki(base, f', leafNotBefore: "{t}"{ca}, trustedCAs: [1, 2]'),
+                edit_pki(base, f', leafNotBefore: "{t}"{ca}, signingCA: 2, trustedCAs: [2, 1]'),
+                ca3,
+            ], proof_ca),
+            ("service-account key rotation", [
+                sa("{signing: 1, trusted: [1, 2]}"), sa("{signing: 2, trusted: [1, 2]}"), sa3,
+            ], proof_sa),
+            ("encryption key rotation", [enc("key1, key2"), enc("key2, key1"), final], proof_encryption),
+            ("nodes: a worker with certificates added", [final + w2], proof_nodes("w-2")),
+            ("nodes: a TLS-bootstrapping worker added", [final + w2 + w3], proof_nodes("w-3")),
+            ("nodes: a worker removed", [final + w3], proof_nodes(None, "w-2")),
+            ("nodes: an etcd member added", [final + w3 + e0], proof_etcd(4)),
+            ("nodes: an etcd member removed", [final + w3], proof_etcd(3)),
         ]
-        current = base
-        for name, steps in procedures:
+        ctx = {"first": first, "t": t}
+        for name, steps, proof_fn in procedures:
             t0, w0 = time.monotonic(), time.time()
             probe.procedure = name
             n_steps = 0
-            before_bundle = live.bundle
-            fails_before = len(probe.failures)
-            reqs_before = probe.requests
+            ctx["before"] = live.bundle
+            if proof_fn is proof_sa:
+                ctx["old_token"] = live.kubectl("create token default --duration=2h", live.bundle)[1].strip()
+            if proof_fn is proof_ca:
+                publish_cluster_info(live)
             for i, text in enumerate(steps):
-                new = live.render(text, f"{name.split()[0]}-{i + 1}")
+                new = live.render(text, f"{name.split()[0].strip(':')}-{i + 1}")
                 say(f"{name}, render {i + 1}/{len(steps)}: planning and carrying out")
                 n, _ = execute(live, probe, name, live.bundle, new)
                 n_steps += n
-                live.bundle, current = new, text
+                live.bundle = new
+                live.st["bundle"] = new
+                live.save()
                 probe.use(new)
+                if proof_fn is proof_sa and i == 1:
+                    ctx["old_token_in_phase2"] = token_works(live, ctx["old_token"])
             hp = healthy(live, live.bundle)
-            proof = []
-            if name == "renewal":
-                proof = leaves_on_nodes(live, live.bundle, t)
-            in_reqs, in_fails = probe.in_cluster(w0, time.time())
-            fails = probe.failures[fails_before:]
+            proof = proof_fn(live, ctx)
+            w1 = time.time()
+            reqs, fails = probe.results(w0, w1)
+            in_reqs, in_fails = probe.in_cluster(w0, w1)
             results.append({
                 "procedure": name, "steps": n_steps, "seconds": round(time.monotonic() - t0),
-                "requests": probe.requests - reqs_before + in_reqs,
-                "failures": [{"time": f[0], "step": f[2], "kind": f[3], "error": f[4]} for f in fails]
-                + [{"time": f[0], "step": "", "kind": f"in-cluster API call from {f[1]}", "error": f[2]} for f in in_fails],
+                "requests": reqs + in_reqs,
+                "failures": [{"time": f[0], "step": f[1], "kind": f[2], "error": f[3]} for f in fails + in_fails],
                 "declaredWindows": [],
                 "healthAfter": hp, "proof": proof,
             })
@@ -458,7 +651,6 @@ def main():
                 f"{len(results[-1]['failures'])} failed; health {hp or 'ok'}; proof {proof or 'ok'}")
             problems += [f"{name}: {p}" for p in hp + proof]
             problems += [f"{name}: failed request: {f}" for f in results[-1]["failures"][:20]]
-            _ = before_bundle
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         problems.append(str(e))
     finally:

@@ -13,6 +13,7 @@ mod binaries;
 mod images;
 mod nodes;
 mod pki;
+mod secrets;
 #[cfg(test)]
 mod tests;
 
@@ -22,6 +23,8 @@ use images::{check_cgroup_v1, validate_images};
 pub use nodes::node_ports;
 use nodes::{check_endpoint, max_pod_prefix, validate_nodes};
 use pki::validate_generations;
+use secrets::validate_secrets;
+pub use secrets::Reader;
 
 struct Collector {
     problems: Vec<Problem>,
@@ -79,6 +82,11 @@ pub fn latest_time() -> OffsetDateTime {
 
 /// Validates the raw topology, collecting every problem. On success also returns warnings.
 pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
+    validate_with(raw, &|name: &str| Err(format!("{name} cannot be read here")))
+}
+
+/// `validate`, with `read` giving the bytes of the files the topology names.
+pub fn validate_with(raw: &RawTopology, read: Reader) -> Result<Checked, Vec<Problem>> {
     let mut c = Collector { problems: Vec::new(), warnings: Vec::new() };
 
     // cluster
@@ -291,6 +299,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
     let binaries = validate_binaries(&raw.binaries, version, &mut c);
     let images = validate_images(&raw.images, binaries.as_ref(), version, &mut c);
     check_cgroup_v1(&raw.cluster, version, &mut c);
+    let secrets = validate_secrets(&raw.secrets, read, &mut c);
     let user_data_budget = raw.user_data.budget_bytes.unwrap_or(DEFAULT_USER_DATA_BUDGET);
     if user_data_budget < 4096 {
         c.err(
@@ -323,6 +332,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
         binaries,
         bootstrap_tokens_expire,
         images,
+        secrets,
     ) {
         (
             Some(generations),
@@ -338,6 +348,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
             Some(binaries),
             Some(bootstrap_tokens_expire),
             Some(images),
+            Some(secrets),
         ) => {
             let topology = Topology {
                 name,
@@ -381,6 +392,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
                 pod_routes: net.pod_routes,
                 kubelet_credentials: raw.cluster.kubelet_credentials,
                 fail_cgroup_v1: raw.cluster.fail_cgroup_v1,
+                secrets,
                 restrict_oom_score_adj: raw.cluster.restrict_oom_score_adj,
                 images,
             };

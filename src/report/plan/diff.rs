@@ -106,7 +106,10 @@ pub(super) fn diff(o: &Side, n: &Side) -> (Vec<NodePlan>, Vec<FileChange>) {
     let all: BTreeSet<&String> = o.sums.keys().chain(n.sums.keys()).collect();
     for p in all {
         let bookkeeping = [paths::SUMS, paths::INDEX, paths::README].contains(&p.as_str());
-        if placed.contains(p.as_str()) || bookkeeping || p.starts_with("user-data/") || p.starts_with("nodes/") {
+        // Per-node files (their changes are the nodes'), user-data and secrets archives (made of the
+        // nodes' files) are not listed again.
+        let per_node = p.starts_with("user-data/") || p.starts_with("nodes/") || p.starts_with("secrets/");
+        if placed.contains(p.as_str()) || bookkeeping || per_node {
             continue;
         }
         let change = match (o.sums.get(p), n.sums.get(p)) {

@@ -7,7 +7,7 @@
 use super::verdicts::render_time;
 use super::{Change, FileChange, NodePlan, NodeState, Side, Stage, Step, BATCH};
 use crate::catalog::node_files::{path_of, Source};
-use crate::catalog::paths;
+use crate::catalog::{certs, paths};
 use std::collections::BTreeSet;
 
 const KUBELET_PKI_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
@@ -368,11 +368,12 @@ fn workers(c: &mut Ctx, changed: &[&NodePlan], version_change: bool) {
     }
 }
 
-/// Approves `node`'s kubelet-serving CSR with the bundle's script, until one is issued.
+/// Approves `node`'s kubelet-serving CSR with the bundle's script until the kubelet serves a certificate
+/// the apiserver accepts (the path of logs, exec and port-forward).
 fn approve_serving(c: &Ctx, stage: Stage, node: &str, what: &str) -> Step {
     Step::new(stage, format!("approve {node}'s {what}"), None).wait(
         format!(
-            "sh {} >/dev/null 2>&1; {} get csr -o jsonpath='{{range .items[*]}}{{.spec.username}} {{.status.certificate}}{{\"\\n\"}}{{end}}' | grep -q '^system:node:{node} [A-Za-z0-9]'",
+            "sh {} >/dev/null 2>&1; {} get --raw /api/v1/nodes/{node}/proxy/healthz",
             paths::APPROVE_CSRS,
             c.kubectl,
         ),
@@ -441,6 +442,21 @@ fn cluster(c: &mut Ctx, other: &[FileChange]) {
     let ca_changed =
         c.o.index.pki.signing_ca != c.n.index.pki.signing_ca || c.o.index.pki.trusted_cas != c.n.index.pki.trusted_cas;
     let (osa, nsa) = (&c.o.index.pki.service_account_keys, &c.n.index.pki.service_account_keys);
+    if c.o.index.pki.trusted_cas != c.n.index.pki.trusted_cas {
+        // The controller-manager publishes its --root-ca-file (the trust bundle) to every namespace's
+        // kube-root-ca.crt once its new leader runs: pods must not restart (below) before it did, or
+        // they mount the old trust.
+        let trust = certs::find("kubernetes-ca")
+            .map(|p| paths::trust_bundle(p, &c.n.index.pki.trusted_cas))
+            .unwrap_or_default();
+        let k = &c.kubectl;
+        c.steps.push(Step::new(Stage::Cluster, "every namespace's kube-root-ca.crt holds the new trust bundle", None).wait(
+            format!(
+                "for ns in $({k} get namespaces -o jsonpath='{{.items[*].metadata.name}}'); do {k} -n \"$ns\" get configmap kube-root-ca.crt -o 'jsonpath={{.data.ca\\.crt}}' | cmp -s - {trust} || exit 1; done"
+            ),
+            300,
+        ));
+    }
     if ca_changed || osa.signing != nsa.signing {
         c.steps.push(
             Step::new(Stage::Cluster, "restart the pods that mount service-account tokens and the cluster CA, so they hold tokens of the signing key and the new trust", None)
@@ -450,15 +466,35 @@ fn cluster(c: &mut Ctx, other: &[FileChange]) {
                 )),
         );
     }
-    if osa.trusted.iter().any(|g| !nsa.trusted.contains(g)) {
-        c.steps.push(Step::new(Stage::Cluster, "legacy service-account token Secrets (type kubernetes.io/service-account-token) signed by the removed key no longer work", None).manual(
-            "delete and re-create each such Secret (kubectl get secrets -A --field-selector type=kubernetes.io/service-account-token); the token controller fills in a token of the signing key",
-        ));
+    if osa.signing != nsa.signing {
+        // Legacy token Secrets keep a token of the old key: without it, the token controller fills in
+        // one of the signing key, while the old key is still trusted.
+        let k = &c.kubectl;
+        c.steps.push(
+            Step::new(Stage::Cluster, "re-issue legacy service-account token Secrets (type kubernetes.io/service-account-token) with the signing key", None)
+                .command(format!(
+                    "for s in $({k} get secrets -A --field-selector type=kubernetes.io/service-account-token -o jsonpath='{{range .items[*]}}{{.metadata.namespace}}/{{.metadata.name}} {{end}}'); do {k} -n \"${{s%%/*}}\" patch secret \"${{s#*/}}\" --type=json -p '[{{\"op\":\"remove\",\"path\":\"/data/token\"}}]'; done"
+                )),
+        );
     }
     if ca_changed {
+        // hardway publishes no cluster-info; where an operator did (kubeadm-style joins), it gets the
+        // new trust bundle.
+        let ca = certs::find("kubernetes-ca")
+            .map(|p| paths::trust_bundle(p, &c.n.index.pki.trusted_cas))
+            .unwrap_or_default();
+        let k = c.kubectl.clone();
+        let cmd = format!(
+            "if {k} -n kube-public get configmap cluster-info >/dev/null 2>&1; then t=$(mktemp) && kubectl config set-cluster {} --server={} --certificate-authority={ca} --embed-certs=true --kubeconfig=\"$t\" >/dev/null && {k} -n kube-public create configmap cluster-info --from-file=kubeconfig=\"$t\" --dry-run=client -o yaml | {k} apply -f - && rm -f \"$t\"; fi",
+            c.n.index.cluster, c.n.index.api_server.url
+        );
         c.steps.push(
-            Step::new(Stage::Cluster, "kube-public/cluster-info (kubeadm-style joins), if you publish it", None)
-                .manual("update its certificate-authority-data to the new trust bundle"),
+            Step::new(
+                Stage::Cluster,
+                "kube-public/cluster-info, where published (kubeadm-style joins): the new trust bundle",
+                None,
+            )
+            .command(cmd),
         );
     }
     let off_node: Vec<&str> = other

@@ -269,7 +269,9 @@ fn versions(o: &Side, n: &Side, v: &mut Verdicts) {
         );
     }
     let (oe, ne) = (version(&o.index.versions.etcd), version(&n.index.versions.etcd));
-    if ne < oe {
+    if o.index.versions.etcd.is_empty() || n.index.versions.etcd.is_empty() {
+        // A bundle of a hardway that did not record etcd's version: nothing to compare.
+    } else if ne < oe {
         v.bad(
             format!("etcd goes down from {} to {}: etcd cannot be downgraded by replacing its binary (its own procedure, `etcdutl migrate` and a downgrade-enabled cluster, is needed first)", o.index.versions.etcd, n.index.versions.etcd),
             format!("keep binaries.versions.etcd at {} or later", o.index.versions.etcd),
