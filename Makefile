@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release/hardway
 
-.PHONY: build test unit lint fmt fmt-check golden bench demo ci clean fuzz boot-test cluster-test cluster-down
+.PHONY: build test unit lint fmt fmt-check golden bench demo ci clean fuzz boot-test cluster-test cluster-down day2-test
 
 build:
 	$(CARGO) build --release --locked
@@ -16,7 +16,8 @@ test: fmt-check lint
 	  t=$$(date +%s); PATH="$${bin:+$$bin:}$$PATH" $(CARGO) test --locked --release && \
 	  echo "make test: cargo test (etcd and etcdctl of $${bin:-PATH}) took $$(( $$(date +%s) - t )) s"
 	@t=$$(date +%s); $(MAKE) --no-print-directory boot-test && echo "make test: boot-test took $$(( $$(date +%s) - t )) s"
-	@t=$$(date +%s); $(MAKE) --no-print-directory cluster-test && echo "make test: cluster-test took $$(( $$(date +%s) - t )) s"
+	@t=$$(date +%s); HARDWAY_DAY2_NEXT=1 $(MAKE) --no-print-directory cluster-test && echo "make test: cluster-test took $$(( $$(date +%s) - t )) s"
+	@t=$$(date +%s); $(MAKE) --no-print-directory day2-test && echo "make test: day2-test took $$(( $$(date +%s) - t )) s"
 
 # Boots every node of two clusters from its user-data with real systemd and cloud-init (root,
 # systemd-nspawn, mmdebstrap; the Debian image is cached under target/boot). See tests/boot/boot.py.
@@ -31,6 +32,12 @@ cluster-test: build
 
 cluster-down:
 	python3 tests/cluster/cluster.py down
+
+# Every Day 2 procedure of the README carried out on the running cluster of cluster-test, from
+# hardway plan --json alone, while a probe counts failed requests (target/day2-test/results.json).
+# Stops the cluster afterwards unless HARDWAY_KEEP_CLUSTER=1.
+day2-test: build
+	python3 tests/cluster/day2.py
 
 lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings

@@ -21,6 +21,22 @@ pub fn fuzz_one(bytes: &[u8]) {
 /// X.509 or the time crate holds must be rejected, never panic.
 #[doc(hidden)]
 pub fn fuzz_dates(bytes: &[u8]) {
+    let _ = dates_outcome(bytes);
+}
+
+/// What became of a `fuzz_dates` input: rendered, rejected by validation (the message), or accepted
+/// by validation and then refused by the render (a bug: validation must catch every bad date).
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum DatesOutcome {
+    Rendered,
+    Rejected(String),
+    RenderFailed(String),
+}
+
+/// `fuzz_dates`, saying what happened.
+#[doc(hidden)]
+pub fn dates_outcome(bytes: &[u8]) -> DatesOutcome {
     let b = |i: usize| u32::from(bytes.get(i).copied().unwrap_or(0));
     let w = |i: usize| b(i) << 8 | b(i + 1);
     let year = match b(0) % 4 {
@@ -46,5 +62,11 @@ pub fn fuzz_dates(bytes: &[u8]) {
         1 + b(13) % 31,
         b(14) % 24,
     );
-    fuzz_one(yaml.as_bytes());
+    match model::load("fuzz.yaml", yaml.as_bytes()) {
+        Err(e) => DatesOutcome::Rejected(e.to_string()),
+        Ok(c) => match render(&c.topology, &Secrets::from_seed([0x42; 32])) {
+            Ok(_) => DatesOutcome::Rendered,
+            Err(e) => DatesOutcome::RenderFailed(e.to_string()),
+        },
+    }
 }

@@ -21,7 +21,7 @@ pub mod report;
 pub use bundle::{Bundle, Entry};
 pub use error::{Error, Problem, Result};
 #[doc(hidden)]
-pub use fuzz::{fuzz_dates, fuzz_one};
+pub use fuzz::{dates_outcome, fuzz_dates, fuzz_one, DatesOutcome};
 pub use model::{load, Checked, Topology};
 pub use render::seed::Secrets;
 pub use render::{predict_sizes, render, render_with, Options};

@@ -33,9 +33,30 @@ fn cases() -> Vec<std::path::PathBuf> {
     v
 }
 
+/// A reviewable difference: a unified diff of text (cut to 60 lines), sizes of binary files.
+fn diff(want: &[u8], got: &[u8]) -> String {
+    match (std::str::from_utf8(want), std::str::from_utf8(got)) {
+        (Ok(w), Ok(g)) => {
+            let d = similar::TextDiff::from_lines(w, g).unified_diff().context_radius(2).to_string();
+            let lines: Vec<&str> = d.lines().collect();
+            let mut out = lines.iter().take(60).map(|l| format!("    {l}\n")).collect::<String>();
+            if lines.len() > 60 {
+                out.push_str(&format!("    ... {} more diff lines\n", lines.len() - 60));
+            }
+            out
+        }
+        _ => format!("    binary: {} bytes in golden, {} rendered\n", want.len(), got.len()),
+    }
+}
+
 #[test]
 fn golden_cases() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    // CI compares, never rewrites: a rewritten golden would pass whatever the code does.
+    assert!(
+        !(update && std::env::var_os("CI").is_some()),
+        "UPDATE_GOLDEN under CI: make golden is for developers only"
+    );
     let mut failures = Vec::new();
     let mut counted = (0, 0);
     for case in cases() {
@@ -83,7 +104,9 @@ fn golden_cases() {
                 for (p, bytes) in &got {
                     match want.get(p) {
                         None => failures.push(format!("{name}: {p} rendered but not in expected/")),
-                        Some(w) if w != bytes => failures.push(format!("{name}: {p} differs from golden")),
+                        Some(w) if w != bytes => {
+                            failures.push(format!("{name}: {p} differs from golden:\n{}", diff(w, bytes)))
+                        }
                         _ => {}
                     }
                 }
@@ -95,8 +118,12 @@ fn golden_cases() {
                     let (ol, nl) = (format!("golden/{prev}"), format!("golden/{name}"));
                     let p = hardway::report::plan::plan(&ol, &before, &nl, &b).unwrap();
                     let got = hardway::report::plan::text(&p, &ol, &nl);
-                    if std::fs::read_to_string(case.join("plan.txt")).ok().as_deref() != Some(got.as_str()) {
-                        failures.push(format!("{name}: plan from {prev} differs from plan.txt"));
+                    let want = std::fs::read_to_string(case.join("plan.txt")).unwrap_or_default();
+                    if want != got {
+                        failures.push(format!(
+                            "{name}: plan from {prev} differs from plan.txt:\n{}",
+                            diff(want.as_bytes(), got.as_bytes())
+                        ));
                     }
                 }
                 // Modes as written on disk (files and directories), whatever the umask.

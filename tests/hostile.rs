@@ -255,7 +255,7 @@ fn fuzz_corpus_replays_without_panic() {
 /// uses to pick an edge is walked.
 #[test]
 fn dates_near_the_bounds_never_panic() {
-    let mut n = 0;
+    let (mut n, mut rendered, mut rejected) = (0, 0, 0);
     for kind in 0..4u8 {
         for offset in (0..40u8).step_by(3) {
             for (ca_kind, cert_kind) in [(0u8, 0u8), (1, 1), (2, 2), (1, 0), (0, 1), (3, 3)] {
@@ -264,13 +264,29 @@ fn dates_near_the_bounds_never_panic() {
                         kind, offset, 7, ca_kind, offset, 9, cert_kind, offset, 3, expire, offset, 5, offset, offset,
                         23,
                     ];
-                    hardway::fuzz_dates(&bytes);
+                    match hardway::dates_outcome(&bytes) {
+                        hardway::DatesOutcome::Rendered => rendered += 1,
+                        hardway::DatesOutcome::Rejected(e) => {
+                            // Rejected with the field that is wrong, never a bare message.
+                            assert!(
+                                e.contains("pki.") || e.contains("cluster.bootstrapTokensExpire"),
+                                "{bytes:?}: {e}"
+                            );
+                            rejected += 1;
+                        }
+                        // Validation let it through and the render refused: a date validation must catch.
+                        hardway::DatesOutcome::RenderFailed(e) => {
+                            panic!("{bytes:?}: accepted, then the render failed: {e}")
+                        }
+                    }
                     n += 1;
                 }
             }
         }
     }
     assert!(n > 1000, "{n}");
+    // Both sides of the bounds are reached: some inputs render, some are rejected.
+    assert!(rendered > 50 && rejected > 50, "{rendered} rendered, {rejected} rejected of {n}");
 }
 
 mod props {

@@ -493,3 +493,27 @@ fn inspect_and_plan_read_secrets_archives() {
     let w0 = p.nodes.iter().find(|n| n.name == "worker-0").unwrap();
     assert!(w0.files.iter().any(|f| f.path == "/var/lib/kubelet/pki/kubelet-client.key"), "{:?}", w0.files);
 }
+
+/// #22.7: `Debug` of what holds keys and tokens (bundle entries, issued certificates, kubeconfigs,
+/// tokens, the seed) shows none of them: a failing assertion that prints one leaks nothing.
+#[test]
+fn debug_output_holds_no_secret() {
+    let t = golden_topology("bootstrap");
+    let seed = Secrets::from_seed([3; 32]);
+    let b = hardway::render(&t, &seed).unwrap();
+    let secrets = secrets_of(&b);
+    assert!(secrets.len() > 10);
+    let pki = hardway::render::pki::issue_all(&t, &seed, false, hardway::render::keys::KeyMode::Derived).unwrap();
+    let tokens = hardway::render::bootstrap::tokens(&t, &seed).unwrap();
+    let kcs = hardway::render::kubeconfig::build_all(&t, &pki).unwrap();
+    let dbg = format!("{b:?} {:?} {tokens:?} {kcs:?} {seed:?}", pki.certs);
+    for s in &secrets {
+        assert!(!dbg.contains(s.as_str()), "Debug output holds a secret");
+    }
+    assert!(tokens.iter().all(|k| !dbg.contains(&k.secret)));
+    // Bytes, as a derived Debug would print them (a list of numbers).
+    let key = &b.get("pki/kubernetes-ca.key").unwrap().bytes;
+    let body = format!("{:?}", &key[40..64]);
+    assert!(!dbg.contains(body.trim_matches(|c| c == '[' || c == ']')), "Debug output holds a key's bytes");
+    assert!(dbg.contains("<redacted>"));
+}

@@ -12,10 +12,17 @@ pub const MODE_SECRET: u32 = 0o600;
 pub const MODE_PUBLIC: u32 = 0o644;
 pub const MODE_EXEC: u32 = 0o755;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A file of the bundle. Its `Debug` shows the size, never the bytes (keys, tokens).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
     pub bytes: Vec<u8>,
     pub mode: u32,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Entry {{ {} bytes, mode {:04o} }}", self.bytes.len(), self.mode)
+    }
 }
 
 /// Relative path -> file. Iteration order is the sorted path order, so everything derived from it is stable.

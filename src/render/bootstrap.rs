@@ -12,12 +12,18 @@ use serde::Serialize;
 static PROFILE_REF: &KubeconfigProfile = &PROFILE;
 
 /// A bootstrap token `id.secret` ([a-z0-9]{6}.[a-z0-9]{16}), for one worker or shared by all.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct Token {
     pub id: String,
     pub secret: String,
     /// `None` for the shared token.
     pub node: Option<String>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token").field("id", &self.id).field("node", &self.node).field("secret", &"<redacted>").finish()
+    }
 }
 
 impl Token {
@@ -33,11 +39,11 @@ impl Token {
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 /// Uniform characters of [a-z0-9] from seed-derived bytes (rejection sampling, no modulo bias).
-fn token_chars(secrets: &Secrets, label: &str, n: usize) -> String {
+fn token_chars(secrets: &Secrets, label: &str, n: usize) -> Result<String> {
     let mut out = String::with_capacity(n);
     let mut counter = 0u32;
     while out.len() < n {
-        let bytes = secrets.derive(&format!("{label}/{counter}"));
+        let bytes = secrets.derive(&format!("{label}/{counter}"))?;
         for b in bytes {
             if out.len() < n && usize::from(b) < 252 {
                 out.push(char::from(ALPHABET[usize::from(b) % 36]));
@@ -45,7 +51,7 @@ fn token_chars(secrets: &Secrets, label: &str, n: usize) -> String {
         }
         counter += 1;
     }
-    out
+    Ok(out)
 }
 
 /// The label all of a token's values derive from: per node (or shared) and per token generation
@@ -61,16 +67,16 @@ fn token_label(node: Option<&str>, generation: u32) -> String {
 /// Token IDs for `labels`, in order, each unique: an ID already taken by an earlier label is drawn
 /// again (`derive(label, attempt)` with the next attempt), so adding a node at the end changes no
 /// earlier token. A Secret is named after its token ID: two equal IDs would let one overwrite the other.
-fn unique_ids(labels: &[String], derive: impl Fn(&str, u32) -> String) -> Vec<String> {
+fn unique_ids(labels: &[String], derive: impl Fn(&str, u32) -> Result<String>) -> Result<Vec<String>> {
     let mut seen = std::collections::BTreeSet::new();
     labels
         .iter()
         .map(|label| {
             let mut attempt = 0;
             loop {
-                let id = derive(label, attempt);
+                let id = derive(label, attempt)?;
                 if seen.insert(id.clone()) {
-                    return id;
+                    return Ok(id);
                 }
                 attempt += 1;
             }
@@ -78,7 +84,7 @@ fn unique_ids(labels: &[String], derive: impl Fn(&str, u32) -> String) -> Vec<St
         .collect()
 }
 
-fn id_chars(secrets: &Secrets, label: &str, attempt: u32) -> String {
+fn id_chars(secrets: &Secrets, label: &str, attempt: u32) -> Result<String> {
     match attempt {
         0 => token_chars(secrets, &format!("{label}/id"), 6),
         a => token_chars(secrets, &format!("{label}/id/retry-{a}"), 6),
@@ -86,23 +92,25 @@ fn id_chars(secrets: &Secrets, label: &str, attempt: u32) -> String {
 }
 
 /// Every token the cluster needs: one per bootstrapping worker, or one shared.
-pub fn tokens(t: &Topology, secrets: &Secrets) -> Vec<Token> {
+pub fn tokens(t: &Topology, secrets: &Secrets) -> Result<Vec<Token>> {
     if !t.bootstrap_enabled() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let nodes: Vec<Option<&str>> = match t.bootstrap_tokens {
         BootstrapTokens::Shared => vec![None],
         BootstrapTokens::PerNode => t.nodes.iter().filter(|n| n.bootstraps()).map(|n| Some(n.name.as_str())).collect(),
     };
     let labels: Vec<String> = nodes.iter().map(|n| token_label(*n, t.bootstrap_token_generation)).collect();
-    let ids = unique_ids(&labels, |label, attempt| id_chars(secrets, label, attempt));
+    let ids = unique_ids(&labels, |label, attempt| id_chars(secrets, label, attempt))?;
     nodes
         .into_iter()
         .zip(labels.iter().zip(ids))
-        .map(|(node, (label, id))| Token {
-            id,
-            secret: token_chars(secrets, &format!("{label}/secret"), 16),
-            node: node.map(str::to_string),
+        .map(|(node, (label, id))| {
+            Ok(Token {
+                id,
+                secret: token_chars(secrets, &format!("{label}/secret"), 16)?,
+                node: node.map(str::to_string),
+            })
         })
         .collect()
 }
@@ -153,7 +161,11 @@ mod tests {
         let s = Secrets::from_seed([4u8; 32]);
         let token = |node: Option<&str>| {
             let label = token_label(node, 0);
-            Token { id: id_chars(&s, &label, 0), secret: token_chars(&s, &format!("{label}/secret"), 16), node: None }
+            Token {
+                id: id_chars(&s, &label, 0).unwrap(),
+                secret: token_chars(&s, &format!("{label}/secret"), 16).unwrap(),
+                node: None,
+            }
         };
         let a = token(Some("a"));
         let b = token(Some("b"));
@@ -172,13 +184,16 @@ mod tests {
     fn token_ids_are_unique_even_when_draws_collide() {
         let labels: Vec<String> = ["a", "b", "c", "d"].iter().map(|n| token_label(Some(n), 0)).collect();
         // Every first draw collides; "b"'s second draw collides with "a"'s first as well.
-        let ids = unique_ids(&labels, |label, attempt| match attempt {
-            0 => "aaaaaa".into(),
-            a => format!("{}{a:05}", &label[label.len() - 1..]),
-        });
+        let ids = unique_ids(&labels, |label, attempt| {
+            Ok(match attempt {
+                0 => "aaaaaa".into(),
+                a => format!("{}{a:05}", &label[label.len() - 1..]),
+            })
+        })
+        .unwrap();
         assert_eq!(ids, ["aaaaaa", "b00001", "c00001", "d00001"]);
         let s = Secrets::from_seed([4u8; 32]);
-        let real = unique_ids(&labels, |l, a| id_chars(&s, l, a));
+        let real = unique_ids(&labels, |l, a| id_chars(&s, l, a)).unwrap();
         assert_eq!(real.iter().collect::<std::collections::BTreeSet<_>>().len(), 4);
     }
 }

@@ -22,14 +22,14 @@ struct ProviderBlock {
 
 /// The 32-byte key for one encryption key name under its provider (secretbox and AES-256 both take 32
 /// bytes).
-pub fn key_bytes(secrets: &Secrets, key: &EncryptionKey) -> [u8; 32] {
+pub fn key_bytes(secrets: &Secrets, key: &EncryptionKey) -> Result<[u8; 32]> {
     secrets.derive(&format!("encryption/{}/{}", key.provider.as_str(), key.name))
 }
 
 pub fn render(t: &Topology, secrets: &Secrets, redact: bool) -> Result<String> {
     let mut blocks: Vec<ProviderBlock> = Vec::new();
     for k in &t.encryption_keys {
-        let key = key_bytes(secrets, k);
+        let key = key_bytes(secrets, k)?;
         let entry = KeyEntry {
             name: k.name.clone(),
             secret: if redact {

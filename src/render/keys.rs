@@ -68,7 +68,7 @@ impl Key {
             KeyAlgorithm::EcdsaP256 => {
                 // Rejection sampling: a scalar must be in 1..n; a miss (probability ~2^-32) takes the next counter.
                 for counter in 0u32..64 {
-                    let bytes = secrets.derive(&format!("{label}/{counter}"));
+                    let bytes = secrets.derive(&format!("{label}/{counter}"))?;
                     if let Some(d) = Option::<p256::NonZeroScalar>::from(p256::NonZeroScalar::from_repr(bytes.into())) {
                         // The verifying key is computed once here; PKCS#8 and SPKI reuse it.
                         let sk = p256::ecdsa::SigningKey::from(d);
@@ -83,7 +83,7 @@ impl Key {
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
                 let bits = rsa_bits(alg);
                 // Reproducible only with the exact rsa and rand_chacha versions pinned in Cargo.toml.
-                let mut rng = rand_chacha::ChaCha20Rng::from_seed(secrets.derive(&label));
+                let mut rng = rand_chacha::ChaCha20Rng::from_seed(secrets.derive(&label)?);
                 let key = rsa::RsaPrivateKey::new(&mut rng, bits).map_err(|e| Error::internal(purpose, e))?;
                 use rsa::pkcs1::EncodeRsaPublicKey;
                 let public =

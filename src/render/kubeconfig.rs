@@ -10,8 +10,7 @@ use crate::model::Topology;
 use base64::Engine;
 use rayon::prelude::*;
 
-/// One rendered kubeconfig.
-#[derive(Debug)]
+/// One rendered kubeconfig. Its `Debug` shows no text (some embed a client key).
 pub struct Kubeconfig {
     pub profile: &'static KubeconfigProfile,
     pub node: Option<String>,
@@ -20,6 +19,18 @@ pub struct Kubeconfig {
     pub groups: Vec<String>,
     pub server: String,
     pub text: String,
+}
+
+impl std::fmt::Debug for Kubeconfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kubeconfig")
+            .field("profile", &self.profile.name)
+            .field("node", &self.node)
+            .field("path", &self.path)
+            .field("user", &self.user)
+            .field("text", &format_args!("<{} bytes>", self.text.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 fn b64(s: &str) -> String {

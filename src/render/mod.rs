@@ -108,7 +108,7 @@ pub fn predict_sizes(t: &Topology, threads: usize) -> Result<Vec<String>> {
 /// redacted render), else the archives' own.
 fn pipeline(t: &Topology, secrets: &Secrets, opts: Options, pinned: Option<&[String]>) -> Result<Bundle> {
     let pki = pki::issue_all(t, secrets, opts.redact, opts.keys)?;
-    let mut tokens = bootstrap::tokens(t, secrets);
+    let mut tokens = bootstrap::tokens(t, secrets)?;
     if opts.redact {
         for k in &mut tokens {
             k.secret = redact::placeholder(&format!("bootstrap token secret {}", k.id), k.secret.as_bytes());

@@ -33,8 +33,8 @@ impl San {
     }
 }
 
-/// One issued certificate with everything the bundle and index need to describe it.
-#[derive(Debug)]
+/// One issued certificate with everything the bundle and index need to describe it. Its `Debug` shows
+/// no key.
 pub struct Issued {
     pub profile: &'static CertProfile,
     pub node: Option<String>,
@@ -54,6 +54,18 @@ pub struct Issued {
     pub key_algorithm: &'static str,
     /// The CA generation: a CA's own, a leaf's signing one.
     pub generation: u32,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("profile", &self.profile.name)
+            .field("node", &self.node)
+            .field("subject", &self.subject)
+            .field("generation", &self.generation)
+            .field("key_pem", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl Issued {
@@ -308,7 +320,7 @@ fn params(
     // new serial and an unchanged one keeps its own.
     let fingerprint = serial_input(plan, &key.key_id());
     let mut serial = [0u8; 16];
-    secrets.derive_into(&format!("serial/{}", hex(&Sha256::digest(fingerprint.as_bytes()))), &mut serial);
+    secrets.derive_into(&format!("serial/{}", hex(&Sha256::digest(fingerprint.as_bytes()))), &mut serial)?;
     serial[0] = (serial[0] & 0x7f) | 0x40; // positive, always 16 bytes long
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     Ok((params, ku_names, ekus))

@@ -19,6 +19,13 @@ impl fmt::Debug for Secrets {
     }
 }
 
+impl Drop for Secrets {
+    /// The seed does not outlive its use in memory.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.seed);
+    }
+}
+
 impl Secrets {
     pub fn from_seed(seed: [u8; 32]) -> Secrets {
         Secrets { seed }
@@ -70,19 +77,18 @@ impl Secrets {
     }
 
     /// 32 bytes for one purpose. Distinct labels give independent values.
-    pub fn derive(&self, label: &str) -> [u8; 32] {
+    pub fn derive(&self, label: &str) -> Result<[u8; 32], crate::Error> {
         let mut out = [0u8; 32];
-        self.derive_into(label, &mut out);
-        out
+        self.derive_into(label, &mut out)?;
+        Ok(out)
     }
 
-    /// Fills `out` (at most 8160 bytes) with bytes for one purpose.
-    pub fn derive_into(&self, label: &str, out: &mut [u8]) {
+    /// Fills `out` (at most 8160 bytes, HKDF-SHA256's limit) with bytes for one purpose; longer is an
+    /// error, never a key of zeros.
+    pub fn derive_into(&self, label: &str, out: &mut [u8]) -> Result<(), crate::Error> {
         let hk = Hkdf::<Sha256>::new(Some(SALT), &self.seed);
-        // expand only fails for outputs longer than 255*32 bytes; callers ask for far less.
-        if hk.expand(label.as_bytes(), out).is_err() {
-            out.fill(0);
-        }
+        hk.expand(label.as_bytes(), out)
+            .map_err(|_| crate::Error::internal(label, format!("HKDF cannot give {} bytes", out.len())))
     }
 }
 
@@ -115,11 +121,16 @@ mod tests {
     #[test]
     fn derive_is_label_separated_and_stable() {
         let s = Secrets::from_seed([1u8; 32]);
-        assert_ne!(s.derive("a"), s.derive("b"));
-        assert_eq!(s.derive("a"), s.derive("a"));
+        assert_ne!(s.derive("a").unwrap(), s.derive("b").unwrap());
+        assert_eq!(s.derive("a").unwrap(), s.derive("a").unwrap());
+        let mut too_long = vec![0u8; 255 * 32 + 1];
+        assert!(s.derive_into("a", &mut too_long).is_err(), "an HKDF failure is an error, never zeros");
         // HKDF-SHA256 (RFC 5869) computed independently with Python's hmac module:
         // salt "hardway/v1", ikm 32 bytes of 0x01, info "a", first output block.
-        assert_eq!(crate::fmt::hex(&s.derive("a")), "367d73d754e768d70077e708ea0a67f30908a9c9525a102099c9cb90c7726cb8");
+        assert_eq!(
+            crate::fmt::hex(&s.derive("a").unwrap()),
+            "367d73d754e768d70077e708ea0a67f30908a9c9525a102099c9cb90c7726cb8"
+        );
         assert_eq!(format!("{:?}", s), "Secrets(<redacted>)");
     }
 }

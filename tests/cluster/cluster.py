@@ -371,11 +371,16 @@ class Cluster:
             raise RuntimeError(f"kubectl {' '.join(args)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
         return r
 
+    def etcd_ca(self):
+        """The etcd CA file clients trust: the trust bundle once a rotation began, else generation 1's."""
+        trust = os.path.join(self.bundle, "pki/etcd-ca-trust.crt")
+        return trust if os.path.exists(trust) else os.path.join(self.bundle, "pki/etcd-ca.crt")
+
     def etcdctl(self, *args, endpoints=None, timeout=30):
         eps = endpoints or [f"https://{n['internalIP']}:2379" for n in self.index["nodes"] if "etcd" in n["roles"]]
         hc = os.path.join(self.bundle, "pki/etcd-healthcheck-client")
         return self.host([os.path.join(self.bin, "etcdctl"), "--dial-timeout=3s", "--command-timeout=10s",
-                          f"--endpoints={','.join(eps)}", f"--cacert={self.bundle}/pki/etcd-ca.crt",
+                          f"--endpoints={','.join(eps)}", f"--cacert={self.etcd_ca()}",
                           f"--cert={hc}.crt", f"--key={hc}.key"] + list(args), timeout=timeout)
 
     def etcdctl_raw(self, *args, timeout=30):
@@ -384,7 +389,7 @@ class Cluster:
         eps = [f"https://{n['internalIP']}:2379" for n in self.index["nodes"] if "etcd" in n["roles"]]
         r = subprocess.run(["nsenter", f"--net=/run/netns/{self.rnd.ns}", os.path.join(self.bin, "etcdctl"),
                             "--dial-timeout=3s", "--command-timeout=10s", f"--endpoints={','.join(eps)}",
-                            f"--cacert={self.bundle}/pki/etcd-ca.crt", f"--cert={hc}.crt", f"--key={hc}.key"] + list(args),
+                            f"--cacert={self.etcd_ca()}", f"--cert={hc}.crt", f"--key={hc}.key"] + list(args),
                            capture_output=True, timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(f"etcdctl {' '.join(args)}: {r.stderr.decode(errors='replace')}")
@@ -779,7 +784,10 @@ def main():
     if os.path.exists(state_file()):
         say("a kept cluster is still running: removing it first (make cluster-down)")
         down()
+    # HARDWAY_KEEP_CLUSTER=1: a person pokes at it afterwards (kept even when a check failed);
+    # HARDWAY_DAY2_NEXT=1: make test's day-2 test runs on it next (kept only when every check passed).
     keep = os.environ.get("HARDWAY_KEEP_CLUSTER") == "1"
+    day2_next = os.environ.get("HARDWAY_DAY2_NEXT") == "1"
     os.makedirs(OUT, exist_ok=True)
     timings = {}
     bin_dir = build()
@@ -850,7 +858,7 @@ def main():
                 problems.append(f"smoke test: {e}")
             timings["smoke test s"] = round(time.monotonic() - t0)
             problems += [f"journal: {l}" for l in journal_scan(c)]
-        if keep:
+        if keep or (day2_next and not problems):
             kept = True
             env = {"NETNS": rnd.ns, "APISERVER": index["apiServer"]["url"], "BUNDLE": bundle,
                    "KUBECTL": f"{bin_dir}/kubectl --kubeconfig {bundle}/kubeconfigs/admin.kubeconfig",

@@ -458,12 +458,18 @@ fn cluster(c: &mut Ctx, other: &[FileChange]) {
         ));
     }
     if ca_changed || osa.signing != nsa.signing {
+        // Every rollout finished before the next render may drop what the old pods still use.
+        let list = format!(
+            "$({} get deployments,daemonsets,statefulsets -A -o jsonpath='{{range .items[*]}}{{.metadata.namespace}}/{{.kind}}/{{.metadata.name}} {{end}}')",
+            c.kubectl
+        );
         c.steps.push(
             Step::new(Stage::Cluster, "restart the pods that mount service-account tokens and the cluster CA, so they hold tokens of the signing key and the new trust", None)
-                .command(format!(
-                    "for r in $({} get deployments,daemonsets,statefulsets -A -o jsonpath='{{range .items[*]}}{{.metadata.namespace}}/{{.kind}}/{{.metadata.name}} {{end}}'); do {} -n \"${{r%%/*}}\" rollout restart \"${{r#*/}}\"; done",
-                    c.kubectl, c.kubectl
-                )),
+                .command(format!("for r in {list}; do {} -n \"${{r%%/*}}\" rollout restart \"${{r#*/}}\"; done", c.kubectl))
+                .wait(
+                    format!("for r in {list}; do {} -n \"${{r%%/*}}\" rollout status \"${{r#*/}}\" --timeout=60s || exit 1; done", c.kubectl),
+                    900,
+                ),
         );
     }
     if osa.signing != nsa.signing {
