@@ -49,6 +49,32 @@ def measure(topo, out, runs):
     return statistics.median(walls), min(walls), max(rss) / 1024
 
 
+def measure_cp(out, runs):
+    """`cp -a` of the rendered directory beside it, the same number of times: the I/O floor a render of
+    the same files could reach (the ratio render / cp is what `make bench` judges)."""
+    walls = []
+    for _ in range(runs):
+        dst = out + ".cp"
+        shutil.rmtree(dst, ignore_errors=True)
+        t0 = time.perf_counter()
+        subprocess.run(["cp", "-a", out, dst], check=True)
+        walls.append(time.perf_counter() - t0)
+        shutil.rmtree(dst, ignore_errors=True)
+    return statistics.median(walls)
+
+
+def user_data_vs_gzip9(out):
+    """The largest ratio of a node's gzip user-data to `gzip -9 -n` of the same plain bytes."""
+    worst = 0.0
+    ud = os.path.join(out, "user-data")
+    for f in sorted(os.listdir(ud)):
+        if f.endswith(".yaml"):
+            gnu = len(subprocess.run(["gzip", "-9", "-n", "-c", os.path.join(ud, f)], capture_output=True).stdout)
+            ours = os.path.getsize(os.path.join(ud, f + ".gz"))
+            worst = max(worst, ours / gnu)
+    return worst
+
+
 # Outputs go to a tmpfs (/dev/shm) unless BENCH_DIR says otherwise: the figures are hardway's work, not
 # the disk's. On an ext4 disk, creating 60,000 files within minutes of deleting as many (as five runs in a
 # row do) makes the kernel scan its inode tables for inodes not recently freed; that alone took 4-14 s
@@ -56,7 +82,8 @@ def measure(topo, out, runs):
 out_dir = os.environ.get("BENCH_DIR") or ("/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir())
 print(f"machine: {os.cpu_count()} cores; binary: {binary}; outputs under {out_dir}")
 # wall s: the median of the runs (min s: the fastest; this machine's timings vary by 10-20% from run to run).
-print(f"{'case':<22}{'output':<7}{'nodes':>7}{'wall s':>9}{'min s':>8}{'ms/node':>9}{'peak MiB':>10}{'files':>8}{'bytes':>12}")
+print(f"{'case':<22}{'output':<7}{'nodes':>7}{'wall s':>9}{'min s':>8}{'ms/node':>9}{'peak MiB':>10}{'files':>8}{'bytes':>12}"
+      f"{'cp -a s':>9}{'x cp -a':>9}{'ud/gzip9':>10}")
 with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
     cases = [("example (3+3)", os.path.join(repo, "examples/cluster.yaml"), 6)]
     for n in sizes:
@@ -71,6 +98,9 @@ with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             if kind == "dir":
                 files = sum(len(fs) for _, _, fs in os.walk(out))
                 size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+                cp = measure_cp(out, 5)
+                extra = f"{cp:>9.3f}{wall / cp:>9.2f}{user_data_vs_gzip9(out):>10.4f}"
             else:
                 files, size = "-", os.path.getsize(out)
-            print(f"{name:<22}{kind:<7}{nodes:>7}{wall:>9.3f}{fastest:>8.3f}{wall * 1000 / nodes:>9.2f}{peak:>10.1f}{files!s:>8}{size:>12}")
+                extra = ""
+            print(f"{name:<22}{kind:<7}{nodes:>7}{wall:>9.3f}{fastest:>8.3f}{wall * 1000 / nodes:>9.2f}{peak:>10.1f}{files!s:>8}{size:>12}{extra}")

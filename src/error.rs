@@ -48,9 +48,24 @@ pub enum Error {
     #[error("{path}: {message}")]
     Output { path: String, message: String },
 
-    /// A bundle does not fit a limit (the message names what is too large).
-    #[error("{0}")]
-    Limit(String),
+    /// User-data over its budget even gzipped: one line per node (its sizes and largest files) and
+    /// the ways out that apply to this topology. `predicted` when `check` learnt it from stand-in keys;
+    /// `file` is the topology when the command knows it.
+    #[error("{}{}user-data of {n} node{s} is over the budget of {budget} bytes (userData.budgetBytes) even gzipped:\n{list}\nways out: {ways}",
+        file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default(),
+        if *predicted { "predicted from the sizes of keys and certificates: " } else { "" },
+        n = nodes.len(), s = if nodes.len() == 1 { "" } else { "s" },
+        list = nodes.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n"),
+        ways = ways.join("; "))]
+    OverBudget { file: Option<String>, budget: usize, nodes: Vec<String>, ways: Vec<String>, predicted: bool },
+
+    /// A bundle read back (`inspect`, `plan`, `cloudformation`) cannot be used as it is.
+    #[error("{path}: {message}")]
+    Bundle { path: String, message: String },
+
+    /// `inspect` found problems in a bundle (its report lists them).
+    #[error("{path}: {count} problem(s) found")]
+    BundleProblems { path: String, count: usize },
 
     /// `check --at`: certificates, CAs or bootstrap tokens have expired at that moment.
     #[error("{file}: expired at the moment checked:\n{list}", list = what.iter().map(|w| format!("  - {w}")).collect::<Vec<_>>().join("\n"))]
@@ -74,6 +89,16 @@ fn list(problems: &[Problem]) -> String {
 }
 
 impl Error {
+    /// The process exit code for this error: 0 for a closed standard output (a reader that went away is
+    /// not a failure), 1 for everything else (usage errors, 2, are clap's).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::StdoutClosed => 0,
+            _ => 1,
+        }
+    }
+
+    /// An internal failure of `what` (a bug if it happens).
     pub fn internal(what: impl Into<String>, message: impl fmt::Display) -> Error {
         Error::Internal { what: what.into(), message: message.to_string() }
     }

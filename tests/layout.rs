@@ -4,7 +4,75 @@
 use crate::common::*;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Module path (`render::pki`) -> the crate modules it names (`crate::x::y`, `super::y`), tests excluded.
+/// Whether an item is compiled only for tests (`#[cfg(test)]`): those may import anything.
+fn test_only(attrs: &[syn::Attribute]) -> bool {
+    attrs
+        .iter()
+        .any(|a| a.path().is_ident("cfg") && a.meta.require_list().is_ok_and(|l| l.tokens.to_string() == "test"))
+}
+
+/// Every path a file names (use trees, types, expressions, macros' paths), test-only items excluded,
+/// as the compiler reads the file (syn), each as its segments.
+fn paths_of(file: &syn::File) -> Vec<Vec<String>> {
+    use syn::visit::Visit;
+    struct V(Vec<Vec<String>>);
+    fn flatten(prefix: &mut Vec<String>, tree: &syn::UseTree, out: &mut Vec<Vec<String>>) {
+        match tree {
+            syn::UseTree::Path(p) => {
+                prefix.push(p.ident.to_string());
+                flatten(prefix, &p.tree, out);
+                prefix.pop();
+            }
+            syn::UseTree::Name(n) => out.push(prefix.iter().cloned().chain([n.ident.to_string()]).collect()),
+            syn::UseTree::Rename(r) => out.push(prefix.iter().cloned().chain([r.ident.to_string()]).collect()),
+            syn::UseTree::Glob(_) => out.push(prefix.clone()),
+            syn::UseTree::Group(g) => g.items.iter().for_each(|t| flatten(prefix, t, out)),
+        }
+    }
+    impl<'ast> Visit<'ast> for V {
+        fn visit_item(&mut self, i: &'ast syn::Item) {
+            let attrs = match i {
+                syn::Item::Mod(m) => &m.attrs,
+                syn::Item::Fn(f) => &f.attrs,
+                syn::Item::Use(u) => &u.attrs,
+                syn::Item::Impl(x) => &x.attrs,
+                syn::Item::Const(x) => &x.attrs,
+                syn::Item::Static(x) => &x.attrs,
+                _ => return syn::visit::visit_item(self, i),
+            };
+            if !test_only(attrs) {
+                syn::visit::visit_item(self, i);
+            }
+        }
+        fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
+            flatten(&mut Vec::new(), &u.tree, &mut self.0);
+        }
+        fn visit_path(&mut self, p: &'ast syn::Path) {
+            self.0.push(p.segments.iter().map(|s| s.ident.to_string()).collect());
+            syn::visit::visit_path(self, p);
+        }
+    }
+    let mut v = V(Vec::new());
+    v.visit_file(file);
+    v.0
+}
+
+/// lib.rs's re-exports: item name -> the module it comes from (`Secrets` -> `render::seed`).
+fn reexports(src: &std::path::Path) -> BTreeMap<String, String> {
+    let lib = syn::parse_file(&std::fs::read_to_string(src.join("lib.rs")).unwrap()).unwrap();
+    let mut out = BTreeMap::new();
+    for path in paths_of(&lib) {
+        if let Some((name, module)) = path.split_last() {
+            if !module.is_empty() && module[0] != "std" {
+                out.insert(name.clone(), module.join("::"));
+            }
+        }
+    }
+    out
+}
+
+/// Module path (`render::pki`) -> the crate modules it names (`crate::x::y`, `super::y`, and items
+/// lib.rs re-exports named through `crate::`, resolved to their module), test-only items excluded.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
@@ -18,27 +86,30 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     let src = repo().join("src");
+    let lib_exports = reexports(&src);
     let mut files = Vec::new();
     walk(&src, &mut files);
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for f in files {
         let rel = f.strip_prefix(&src).unwrap().with_extension("").to_string_lossy().replace('/', "::");
         let module = rel.trim_end_matches("::mod").to_string();
-        let text = std::fs::read_to_string(&f).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap();
+        let file = syn::parse_file(&std::fs::read_to_string(&f).unwrap()).unwrap_or_else(|e| panic!("{rel}: {e}"));
         let parent = module.rsplit_once("::").map(|(p, _)| p.to_string());
         let set = edges.entry(module.clone()).or_default();
-        for (prefix, base) in [("crate::", None), ("super::", parent.as_deref())] {
-            for (i, _) in code.match_indices(prefix) {
-                let name: String =
-                    code[i + prefix.len()..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
-                if name.is_empty() {
-                    continue;
+        for path in paths_of(&file) {
+            match path.first().map(String::as_str) {
+                Some("crate") if path.len() > 1 => {
+                    let first = &path[1];
+                    // An item lib.rs re-exports counts as the module it comes from.
+                    let target = lib_exports.get(first).cloned().unwrap_or_else(|| first.clone());
+                    set.insert(target);
                 }
-                set.insert(match base {
-                    Some(b) => format!("{b}::{name}"),
-                    None => name,
-                });
+                Some("super") if path.len() > 1 => {
+                    if let Some(b) = &parent {
+                        set.insert(format!("{b}::{}", path[1]));
+                    }
+                }
+                _ => {}
             }
         }
     }

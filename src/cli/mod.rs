@@ -101,7 +101,7 @@ pub fn main() -> ExitCode {
         Err(Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(e) => {
             warn(&format!("error: {e}"));
-            ExitCode::from(1)
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -147,7 +147,9 @@ fn run(cli: Cli) -> Result<()> {
             let checked = load_topology(&topology)?;
             print_warnings(&topology, &checked.warnings);
             let strong = crate::render::predict_sizes(&checked.topology, threads()).map_err(|e| match e {
-                Error::Limit(m) => Error::Input { file: topology.display().to_string(), message: m },
+                Error::OverBudget { budget, nodes, ways, predicted, .. } => {
+                    Error::OverBudget { file: Some(topology.display().to_string()), budget, nodes, ways, predicted }
+                }
                 other => other,
             })?;
             out(&format!("{}\n", check::summary(&checked)))?;
@@ -196,7 +198,7 @@ fn run(cli: Cli) -> Result<()> {
             if report.ok() {
                 Ok(())
             } else {
-                Err(Error::Limit(format!("{}: {} problem(s) found", path.display(), report.problems.len())))
+                Err(Error::BundleProblems { path: path.display().to_string(), count: report.problems.len() })
             }
         }
         Cmd::Render { topology, secret, out, force, redact } => {

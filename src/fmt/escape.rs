@@ -1,6 +1,6 @@
-//! The one place values are escaped for the text they land in: shell scripts, systemd units, comments,
-//! YAML/JSON/TOML scalars. Templates reach these as filters (`shq`, `unit`, `comment`, `tojson`,
-//! `literal`); Rust code that builds such text calls them directly.
+//! The one place values are escaped for the text they land in: shell scripts, systemd units, HAProxy
+//! configuration, comments, YAML/JSON/TOML scalars. Templates reach these as filters (`shq`, `sdword`,
+//! `unit`, `haq`, `comment`, `tojson`, `literal`); Rust code that builds such text calls them directly.
 
 /// A POSIX shell word: single-quoted, `'` as `'\''`. Safe for any bytes but NUL.
 pub fn shell_word(s: &str) -> String {
@@ -24,7 +24,10 @@ pub fn systemd_word(s: &str) -> String {
             '%' => q.push_str("%%"),
             '$' => q.push_str("$$"),
             '\n' => q.push_str("\\n"),
-            c if c.is_control() => q.push_str(&format!("\\x{:02x}", u32::from(c) & 0xff)),
+            // ASCII controls as byte escapes; C1 controls (U+0080-U+009F) as the code points they are,
+            // never as a lone byte that would not be UTF-8.
+            c if c.is_control() && u32::from(c) < 0x80 => q.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if c.is_control() => q.push_str(&format!("\\u{:04x}", u32::from(c))),
             c => q.push(c),
         }
     }
@@ -35,7 +38,28 @@ pub fn systemd_word(s: &str) -> String {
 /// Text on one line of a unit file (`Description=`, `Documentation=`): specifiers doubled (`%%`),
 /// control characters (a line break would start a new directive) replaced by `?`.
 pub fn unit_text(s: &str) -> String {
-    comment(s).replace('%', "%%")
+    let mut t = comment(s).replace('%', "%%");
+    // A line ending in a backslash continues on the next one.
+    if t.ends_with('\\') {
+        t.pop();
+        t.push('?');
+    }
+    t
+}
+
+/// One word of an HAProxy configuration line: as is when it holds only safe characters, else in
+/// single quotes (HAProxy expands nothing there), a `'` as `'\''` like a shell.
+pub fn haproxy_word(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/:-[]*".contains(&b)) {
+        return s.to_string();
+    }
+    let clean: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    format!("'{}'", clean.replace('\'', "'\\''"))
+}
+
+/// JSON text with DEL (U+007F) escaped too: serde_json leaves it raw, which TOML basic strings refuse.
+pub fn del_escaped(json: &str) -> String {
+    json.replace('\u{7f}', "\\u007f")
 }
 
 /// Text inside a `#` comment of a script, unit or YAML file: kept on its line (control characters
@@ -46,7 +70,7 @@ pub fn comment(s: &str) -> String {
 
 /// A JSON string, which is also a valid YAML flow scalar and TOML basic string for any text.
 pub fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+    del_escaped(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()))
 }
 
 /// `text` as the YAML value of a key that starts at column `indent - 2`: a literal block indented by
@@ -83,6 +107,25 @@ mod tests {
         assert_eq!(unit_text("50% on\nExecStart=/bin/evil"), "50%% on?ExecStart=/bin/evil");
         assert_eq!(comment("x\ny"), "x?y");
         assert_eq!(json_string("a\"\n"), "\"a\\\"\\n\"");
+    }
+
+    #[test]
+    fn controls_and_line_ends_cannot_escape_their_sink() {
+        // C1 controls stay code points (a lone \x85 byte would not be UTF-8); ASCII ones are bytes.
+        assert_eq!(systemd_word("a\u{85}b"), "\"a\\u0085b\"");
+        assert_eq!(systemd_word("a\u{1}b"), "\"a\\x01b\"");
+        // A trailing backslash would continue the directive on the next line.
+        assert_eq!(unit_text("ends with \\"), "ends with ?");
+        assert_eq!(unit_text("mid\\dle"), "mid\\dle");
+        // DEL is escaped in JSON (TOML basic strings refuse it raw).
+        assert_eq!(json_string("del\u{7f}"), "\"del\\u007f\"");
+        assert_eq!(haproxy_word("10.0.0.1:6443"), "10.0.0.1:6443");
+        assert_eq!(haproxy_word("[fd00::1]:6443"), "[fd00::1]:6443");
+        assert_eq!(haproxy_word("*:6443"), "*:6443");
+        assert_eq!(haproxy_word("a b"), "'a b'");
+        assert_eq!(haproxy_word("it's #x $HOME"), "'it'\\''s #x $HOME'");
+        assert_eq!(haproxy_word("a\nserver evil 1.2.3.4"), "'a?server evil 1.2.3.4'");
+        assert_eq!(haproxy_word(""), "''");
     }
 
     #[derive(serde::Deserialize)]

@@ -48,6 +48,8 @@ fn env() -> &'static Result<Environment<'static>, String> {
         env.add_filter("tojson", tojson);
         env.add_filter("shq", |s: String| escape::shell_word(&s));
         env.add_filter("unit", |s: String| escape::unit_text(&s));
+        env.add_filter("sdword", |s: String| escape::systemd_word(&s));
+        env.add_filter("haq", |s: String| escape::haproxy_word(&s));
         env.add_filter("comment", |s: String| escape::comment(&s));
         env.add_filter("literal", literal_filter);
         for (name, src) in TEMPLATES {
@@ -68,6 +70,7 @@ fn tojson(value: minijinja::Value) -> Result<String, minijinja::Error> {
         return Err(minijinja::Error::new(minijinja::ErrorKind::UndefinedError, "tojson of an undefined value"));
     }
     serde_json::to_string(&value)
+        .map(|s| escape::del_escaped(&s))
         .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string()))
 }
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 fn err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Output { path: path.display().to_string(), message: message.into() }
+    Error::Bundle { path: path.display().to_string(), message: message.into() }
 }
 
 fn io_err(path: &Path, what: &str, e: std::io::Error) -> Error {

@@ -1,6 +1,7 @@
-//! Writes a bundle to disk: a directory (built in a temporary sibling, then swapped in) or a zip file
-//! (streamed by zip's ZipWriter into a temporary sibling, then renamed), never through a symlink,
-//! never half-written, and replacing only an earlier hardway bundle.
+//! Writes a bundle to disk: a directory (built in a temporary sibling from `tempfile`, then swapped in
+//! with one `renameat2(RENAME_EXCHANGE)`) or a zip file (streamed by zip's ZipWriter into a temporary
+//! sibling, then renamed), never through a symlink, never half-written, and replacing only an earlier
+//! hardway bundle.
 
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
@@ -61,8 +62,10 @@ fn split(path: &Path) -> Result<(PathBuf, String)> {
     Ok((parent, name))
 }
 
-fn temp_sibling(parent: &Path, name: &str, tag: &str) -> PathBuf {
-    parent.join(format!(".{name}.hardway-{tag}-{}", std::process::id()))
+/// The name prefix of a temporary sibling of `parent/name`: `.NAME.hardway-TAG-PID.`, to which
+/// `tempfile` appends random letters (no name a stranger could create first).
+fn temp_prefix(name: &str, tag: &str) -> String {
+    format!(".{name}.hardway-{tag}-{}.", std::process::id())
 }
 
 /// How an output may be written.
@@ -83,8 +86,9 @@ impl WriteOptions {
     }
 }
 
-/// Temporary siblings (`.NAME.hardway-new-PID`, `.NAME.hardway-old-PID`) that a killed render left next
-/// to `parent/name`: those whose process no longer runs are removed. Returns what was removed.
+/// Temporary siblings (`.NAME.hardway-new-PID.RANDOM`, `.NAME.hardway-old-PID.RANDOM`) that a killed
+/// render left next to `parent/name`: those whose process no longer runs are removed. Returns what was
+/// removed.
 fn remove_stale_siblings(parent: &Path, name: &str) -> Result<Vec<PathBuf>> {
     let prefix = format!(".{name}.hardway-");
     let mut removed = Vec::new();
@@ -93,7 +97,7 @@ fn remove_stale_siblings(parent: &Path, name: &str) -> Result<Vec<PathBuf>> {
         let file = e.file_name();
         let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
         let Some(pid) = rest.strip_prefix("new-").or_else(|| rest.strip_prefix("old-")) else { continue };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let Ok(pid) = pid.split('.').next().unwrap_or_default().parse::<u32>() else { continue };
         // A live process (ours, or a concurrent render) keeps its temporaries.
         if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
             continue;
@@ -217,17 +221,14 @@ pub fn dir_modes(bundle: &Bundle) -> BTreeMap<&str, u32> {
     modes
 }
 
-/// Creates a new file. No fsync per file: the rename that publishes the tree already makes a killed
-/// process leave the old output or nothing (README, benchmarks). `create_new` means O_CREAT|O_EXCL, which also fails
-/// on a symlink at `path`, so nothing is ever written through a link. `umask` is the process's file
-/// mode creation mask (see `probe_umask`): the mode is set again only when the mask narrowed it.
-fn write_file(path: &Path, bytes: &[u8], mode: u32, umask: u32) -> Result<()> {
+/// Creates a new file with exactly `mode` (set again after creation, whatever the umask). No fsync per
+/// file: the rename that publishes the tree already makes a killed process leave the old output or
+/// nothing (README). `create_new` means O_CREAT|O_EXCL, which also fails on a symlink at `path`, so
+/// nothing is ever written through a link.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let mut f = create_exclusive(path, mode)?;
-    f.write_all(bytes).map_err(|e| io_err(path, "cannot write", e))?;
-    if mode & umask != 0 {
-        f.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, "cannot chmod", e))?;
-    }
-    Ok(())
+    f.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, "cannot chmod", e))?;
+    f.write_all(bytes).map_err(|e| io_err(path, "cannot write", e))
 }
 
 /// Opens a new file for writing with O_CREAT|O_EXCL (never an existing file or a link).
@@ -235,45 +236,26 @@ fn create_exclusive(path: &Path, mode: u32) -> Result<fs::File> {
     OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| io_err(path, "cannot create", e))
 }
 
-/// An unknown mask: every mode is set explicitly after creation.
-const UMASK_UNKNOWN: u32 = 0o777;
-
-/// The process's umask, read without changing it: the mode a new file created with 0777 in `dir` gets.
-fn probe_umask(dir: &Path) -> Result<u32> {
-    let probe = dir.join(".hardway-umask-probe");
-    let f = create_exclusive(&probe, 0o777)?;
-    let mode = f.metadata().map_err(|e| io_err(&probe, "cannot inspect", e))?.permissions().mode();
-    drop(f);
-    fs::remove_file(&probe).map_err(|e| io_err(&probe, "cannot remove", e))?;
-    Ok(!mode & 0o777)
-}
-
-fn create_dir(path: &Path, mode: u32, umask: u32) -> Result<()> {
+fn create_dir(path: &Path, mode: u32) -> Result<()> {
     fs::DirBuilder::new().mode(mode).create(path).map_err(|e| io_err(path, "cannot create", e))?;
-    if mode & umask != 0 {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, "cannot chmod", e))?;
-    }
-    Ok(())
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, "cannot chmod", e))
 }
 
-/// Writes the tree under `root` (which must not exist) on every core: directories level by level
-/// (parents first), then the files, handed out to the threads in runs of path order.
+/// Fills the empty directory `root` (private, 0700, while it is filled) on every core: directories
+/// level by level (parents first), then the files, handed out to the threads in runs of path order;
+/// `root`'s own mode is set last.
 fn write_tree(root: &Path, bundle: &Bundle) -> Result<()> {
     let modes = dir_modes(bundle);
-    // Private while it is filled; its own mode is set last.
-    fs::DirBuilder::new().mode(0o700).create(root).map_err(|e| io_err(root, "cannot create", e))?;
-    fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(|e| io_err(root, "cannot chmod", e))?;
-    let umask = probe_umask(root)?;
     let mut levels: BTreeMap<usize, Vec<(PathBuf, u32)>> = BTreeMap::new();
     for (d, mode) in modes.iter().filter(|(d, _)| !d.is_empty()) {
         levels.entry(d.matches('/').count()).or_default().push((root.join(d), *mode));
     }
     // The first error in path order is reported, whatever the scheduling.
     for dirs in levels.values() {
-        dirs.par_iter().map(|(p, mode)| create_dir(p, *mode, umask)).collect::<Result<()>>()?;
+        dirs.par_iter().map(|(p, mode)| create_dir(p, *mode)).collect::<Result<()>>()?;
     }
     let files: Vec<(&String, &crate::bundle::Entry)> = bundle.iter().collect();
-    files.par_iter().map(|(rel, e)| write_file(&root.join(rel), &e.bytes, e.mode, umask)).collect::<Result<()>>()?;
+    files.par_iter().map(|(rel, e)| write_file(&root.join(rel), &e.bytes, e.mode)).collect::<Result<()>>()?;
     let root_mode = modes.get("").copied().unwrap_or(0o755);
     fs::set_permissions(root, fs::Permissions::from_mode(root_mode)).map_err(|e| io_err(root, "cannot chmod", e))
 }
@@ -307,36 +289,79 @@ pub fn write_dir(bundle: &Bundle, path: &Path, opts: &WriteOptions) -> Result<Ve
     }
     let (parent, name) = split(path)?;
     let removed = remove_stale_siblings(&parent, &name)?;
-    let tmp = temp_sibling(&parent, &name, "new");
-    if fs::symlink_metadata(&tmp).is_ok() {
-        fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, "cannot remove stale temporary", e))?;
-    }
-    if let Err(e) = write_tree(&tmp, bundle) {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    // Removed with everything in it if the render fails or panics before the swap.
+    let tmp = tempfile::Builder::new()
+        .prefix(&temp_prefix(&name, "new"))
+        .rand_bytes(8)
+        .tempdir_in(&parent)
+        .map_err(|e| io_err(&parent, "cannot create a temporary directory in", e))?;
+    write_tree(tmp.path(), bundle)?;
     match existing {
-        Existing::NonEmptyDir => {
-            let old = temp_sibling(&parent, &name, "old");
-            fs::rename(path, &old).map_err(|e| {
+        Existing::NonEmptyDir => swap_in(tmp, path, &parent, &name)?,
+        // rename(2) replaces an empty directory atomically.
+        _ => {
+            let tmp = tmp.keep();
+            fs::rename(&tmp, path).map_err(|e| {
                 let _ = fs::remove_dir_all(&tmp);
-                io_err(path, "cannot move the old output aside", e)
-            })?;
+                io_err(path, "cannot move the new output into place", e)
+            })?
+        }
+    }
+    Ok(removed)
+}
+
+/// Puts the complete tree `tmp` in the place of the earlier bundle at `path`: one
+/// `renameat2(RENAME_EXCHANGE)`, so `path` is never missing, the old tree landing on `tmp`'s name; where
+/// the file system cannot exchange, the old tree is renamed onto an empty temporary directory first. The
+/// old tree is deleted only if it is still a hardway bundle (it was checked before the render; a
+/// directory put there meanwhile is kept and named).
+fn swap_in(tmp: tempfile::TempDir, path: &Path, parent: &Path, name: &str) -> Result<()> {
+    let tmp = tmp.keep();
+    let old = match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        &tmp,
+        rustix::fs::CWD,
+        path,
+        rustix::fs::RenameFlags::EXCHANGE,
+    ) {
+        Ok(()) => tmp,
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::NOTSUP => {
+            let aside = tempfile::Builder::new()
+                .prefix(&temp_prefix(name, "old"))
+                .rand_bytes(8)
+                .tempdir_in(parent)
+                .map(tempfile::TempDir::keep);
+            let moved = aside.and_then(|old| fs::rename(path, &old).map(|()| old));
+            let old = match moved {
+                Ok(old) => old,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&tmp);
+                    return Err(io_err(path, "cannot move the old output aside", e));
+                }
+            };
             if let Err(e) = fs::rename(&tmp, path) {
                 let _ = fs::rename(&old, path);
                 let _ = fs::remove_dir_all(&tmp);
                 return Err(io_err(path, "cannot move the new output into place", e));
             }
-            fs::remove_dir_all(&old)
-                .map_err(|e| io_err(&old, "new output is in place but the old copy could not be removed", e))?;
+            old
         }
-        // rename(2) replaces an empty directory atomically.
-        _ => fs::rename(&tmp, path).map_err(|e| {
+        Err(e) => {
             let _ = fs::remove_dir_all(&tmp);
-            io_err(path, "cannot move the new output into place", e)
-        })?,
+            return Err(io_err(path, "cannot swap the new output into place", e.into()));
+        }
+    };
+    if let Some(why) = not_a_bundle(&old) {
+        return Err(err(
+            path,
+            format!(
+                "the new output is in place, but what it replaced is no longer a hardway bundle ({why}): it was changed during the render and is kept at {}",
+                old.display()
+            ),
+        ));
     }
-    Ok(removed)
+    fs::remove_dir_all(&old)
+        .map_err(|e| io_err(&old, "new output is in place but the old copy could not be removed", e))
 }
 
 /// Writes the bundle as a zip at `path`, streamed into a temporary sibling and renamed into place. An
@@ -360,24 +385,19 @@ pub fn write_zip(bundle: &Bundle, path: &Path, opts: &WriteOptions) -> Result<Ve
     }
     let (parent, name) = split(path)?;
     let removed = remove_stale_siblings(&parent, &name)?;
-    let tmp = temp_sibling(&parent, &name, "new");
-    let _ = fs::remove_file(&tmp);
-    let written = (|| {
-        // The archive holds private keys: 0600.
-        let f = create_exclusive(&tmp, 0o600)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(|e| io_err(&tmp, "cannot chmod", e))?;
-        let w = write_zip_to(bundle, std::io::BufWriter::with_capacity(1 << 20, f))
-            .map_err(|e| err(&tmp, format!("cannot write: {e}")))?;
-        w.into_inner().map_err(|e| io_err(&tmp, "cannot write", e.into_error())).map(drop)
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io_err(path, "cannot move the new archive into place", e)
-    })?;
+    // The archive holds private keys: 0600. Removed on any failure before it is persisted.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&temp_prefix(&name, "new"))
+        .rand_bytes(8)
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(&parent)
+        .map_err(|e| io_err(&parent, "cannot create a temporary file in", e))?;
+    let at = tmp.path().to_path_buf();
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o600)).map_err(|e| io_err(&at, "cannot chmod", e))?;
+    let w = write_zip_to(bundle, std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
+        .map_err(|e| err(&at, format!("cannot write: {e}")))?;
+    w.into_inner().map_err(|e| io_err(&at, "cannot write", e.into_error()))?;
+    tmp.persist(path).map_err(|e| io_err(path, "cannot move the new archive into place", e.error))?;
     Ok(removed)
 }
 
@@ -386,7 +406,7 @@ pub fn create_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     if fs::symlink_metadata(path).is_ok() {
         return Err(err(path, "already exists; refusing to overwrite it"));
     }
-    write_file(path, bytes, mode, UMASK_UNKNOWN)
+    write_file(path, bytes, mode)
 }
 
 /// The zip of a bundle, streamed to `out` by zip's ZipWriter: the directories with their modes (so
@@ -440,6 +460,35 @@ mod tests {
         let mut text = String::new();
         r.by_name("pki/k.key").unwrap().read_to_string(&mut text).unwrap();
         assert_eq!(text, "secret");
+    }
+
+    /// The swap puts the new tree in place and deletes the old one only while it is still a bundle: a
+    /// directory that changed during the render is kept, and the error names where.
+    #[test]
+    fn swap_deletes_only_what_is_still_a_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let mut b = Bundle::new();
+        b.add("index.json", r#"{"indexVersion": 1, "cluster": "c"}"#, MODE_PUBLIC).unwrap();
+        b.add("a.txt", "one", MODE_PUBLIC).unwrap();
+        b.add("SHA256SUMS", "x  a.txt\nx  index.json\n", MODE_PUBLIC).unwrap();
+        write_dir(&b, &path, &WriteOptions::force()).unwrap();
+        // Replacing a bundle: nothing left beside it.
+        b.add("b.txt", "two", MODE_PUBLIC).unwrap();
+        write_dir(&b, &path, &WriteOptions::force()).unwrap();
+        assert_eq!(fs::read_to_string(path.join("b.txt")).unwrap(), "two");
+        let siblings = || fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>();
+        assert_eq!(siblings(), ["out"]);
+        // What was checked as a bundle gains a stranger's file before the swap.
+        fs::write(path.join("theirs.txt"), "keep me").unwrap();
+        let tmp = tempfile::Builder::new().prefix(&temp_prefix("out", "new")).tempdir_in(dir.path()).unwrap();
+        write_tree(tmp.path(), &b).unwrap();
+        let e = swap_in(tmp, &path, dir.path(), "out").unwrap_err().to_string();
+        assert!(e.contains("theirs.txt is not part of it") && e.contains("kept at"), "{e}");
+        assert!(!path.join("theirs.txt").exists());
+        let kept: Vec<_> = siblings().into_iter().filter(|n| n != "out").collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(fs::read_to_string(dir.path().join(&kept[0]).join("theirs.txt")).unwrap(), "keep me");
     }
 
     /// Past 65,535 entries the archive needs ZIP64 end records; the zip crate writes them and reads

@@ -36,7 +36,7 @@ fn k8s_download(t: &Topology, arch: Arch, name: &'static str) -> Download {
         sums_url: format!("{url}.sha256"),
         url,
         file: name.to_string(),
-        install: vec![format!("install -m 0755 \"$tmp/{name}\" /usr/local/bin/{name}")],
+        install: vec![format!("install -m 0755 \"$tmp\"/{} {}", shq(name), shq(&format!("/usr/local/bin/{name}")))],
     }
 }
 
@@ -60,7 +60,7 @@ pub fn downloads(t: &Topology, n: &Node) -> Vec<Download> {
                     url: url.clone(),
                     sha256: sha256.clone(),
                     sums_url: String::new(),
-                    install: vec![format!("install -D -m 0644 \"$tmp/{file}\" {}", shq(&dest))],
+                    install: vec![format!("install -D -m 0644 \"$tmp\"/{} {}", shq(&file), shq(&dest))],
                     file,
                 });
             }
@@ -89,8 +89,12 @@ fn binary_downloads(t: &Topology, n: &Node) -> Vec<Download> {
             sha256: pinned(t, "etcd", arch),
             sums_url: format!("{}/v{}/SHA256SUMS", t.binaries.etcd_base_url, v.etcd),
             install: vec![
-                format!("tar -xzf \"$tmp/{file}\" -C \"$tmp\""),
-                format!("install -m 0755 \"$tmp/{dir}/etcd\" \"$tmp/{dir}/etcdctl\" /usr/local/bin/"),
+                format!("tar -xzf \"$tmp\"/{} -C \"$tmp\"", shq(&file)),
+                format!(
+                    "install -m 0755 \"$tmp\"/{} \"$tmp\"/{} /usr/local/bin/",
+                    shq(&format!("{dir}/etcd")),
+                    shq(&format!("{dir}/etcdctl"))
+                ),
             ],
             file,
         });
@@ -117,7 +121,7 @@ fn binary_downloads(t: &Topology, n: &Node) -> Vec<Download> {
                 sha256: pinned(t, "containerd", arch),
                 sums_url: format!("{url}.sha256sum"),
                 url,
-                install: vec![format!("tar -xzf \"$tmp/{file}\" -C /usr/local")],
+                install: vec![format!("tar -xzf \"$tmp\"/{} -C /usr/local", shq(&file))],
                 file,
             });
             let file = format!("runc.{a}");
@@ -129,7 +133,7 @@ fn binary_downloads(t: &Topology, n: &Node) -> Vec<Download> {
                 url: format!("{base}/{file}"),
                 sha256: pinned(t, "runc", arch),
                 sums_url: format!("{base}/runc.sha256sum"),
-                install: vec![format!("install -m 0755 \"$tmp/{file}\" /usr/local/sbin/runc")],
+                install: vec![format!("install -m 0755 \"$tmp\"/{} /usr/local/sbin/runc", shq(&file))],
                 file,
             });
             let file = format!("cni-plugins-linux-{a}-v{}.tgz", v.cni_plugins);
@@ -141,7 +145,7 @@ fn binary_downloads(t: &Topology, n: &Node) -> Vec<Download> {
                 sha256: pinned(t, "cni-plugins", arch),
                 sums_url: format!("{url}.sha256"),
                 url,
-                install: vec![format!("tar -xzf \"$tmp/{file}\" -C /opt/cni/bin")],
+                install: vec![format!("tar -xzf \"$tmp\"/{} -C /opt/cni/bin", shq(&file))],
                 file,
             });
         }
@@ -155,7 +159,7 @@ fn binary_downloads(t: &Topology, n: &Node) -> Vec<Download> {
             sha256: pinned(t, "crictl", arch),
             sums_url: format!("{url}.sha256"),
             url,
-            install: vec![format!("tar -xzf \"$tmp/{file}\" -C /usr/local/bin crictl")],
+            install: vec![format!("tar -xzf \"$tmp\"/{} -C /usr/local/bin crictl", shq(&file))],
             file,
         });
     }

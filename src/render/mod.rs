@@ -79,13 +79,15 @@ pub fn render_with(t: &Topology, secrets: &Secrets, opts: Options) -> Result<Bun
 }
 
 /// Renders with stand-in keys (no secret needed; RSA without the cost of key generation) to learn what
-/// the sizes of a real render will be: `Err(Error::Limit)` names every node whose user-data would be
+/// the sizes of a real render will be: `Err(Error::OverBudget)` names every node whose user-data would be
 /// over the budget; `Ok` the nodes whose user-data fits only at the stronger gzip level. The stand-ins'
 /// sizes match real keys' to within a few bytes.
 pub fn predict_sizes(t: &Topology, threads: usize) -> Result<Vec<String>> {
     let opts = Options { keys: keys::KeyMode::StandIn, threads, ..Options::default() };
     let b = render_with(t, &Secrets::from_seed([0; 32]), opts).map_err(|e| match e {
-        Error::Limit(m) => Error::Limit(format!("predicted from the sizes of keys and certificates: {m}")),
+        Error::OverBudget { file, budget, nodes, ways, .. } => {
+            Error::OverBudget { file, budget, nodes, ways, predicted: true }
+        }
         other => other,
     })?;
     let index = b

@@ -144,11 +144,7 @@ pub fn over_budget(
             .collect();
         by_size.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
         let largest: Vec<String> = by_size.iter().take(3).map(|(s, p)| format!("{p} ({s} bytes)")).collect();
-        lines.push(format!(
-            "  - {}: {gz} bytes gzipped ({plain} plain); largest files: {}",
-            n.name,
-            largest.join(", ")
-        ));
+        lines.push(format!("{}: {gz} bytes gzipped ({plain} plain); largest files: {}", n.name, largest.join(", ")));
     }
     if lines.is_empty() {
         return None;
@@ -164,14 +160,7 @@ pub fn over_budget(
     if t.pod_routes == PodRoutes::Static {
         ways.push("network.podRoutes: none for large clusters (the route table is in every node's user-data)".into());
     }
-    Some(Error::Limit(format!(
-        "user-data of {} node{} is over the budget of {} bytes (userData.budgetBytes) even gzipped:\n{}\nways out: {}",
-        lines.len(),
-        if lines.len() == 1 { "" } else { "s" },
-        t.user_data_budget,
-        lines.join("\n"),
-        ways.join("; ")
-    )))
+    Some(Error::OverBudget { file: None, budget: t.user_data_budget, nodes: lines, ways, predicted: false })
 }
 
 #[cfg(test)]

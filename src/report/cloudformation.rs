@@ -27,12 +27,12 @@ fn logical_id(prefix: &str, name: &str) -> String {
 pub fn template(label: &str, b: &Bundle) -> Result<String> {
     let index = super::verify::verified(label, b)?.index;
     if index.redacted {
-        return Err(Error::Input {
-            file: label.into(),
+        return Err(Error::Bundle {
+            path: label.into(),
             message: "is a redacted bundle (render --redact): its user-data holds placeholders where keys belong, so its instances could not start; use a bundle rendered without --redact".into(),
         });
     }
-    let bad = |m: &str| Error::Input { file: label.into(), message: m.into() };
+    let bad = |m: &str| Error::Bundle { path: label.into(), message: m.into() };
     let cluster = index.cluster.as_str();
     let nodes = &index.nodes;
     let any_arm = nodes.iter().any(|n| n.arch == "arm64");

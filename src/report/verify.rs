@@ -42,7 +42,7 @@ pub fn index(b: &Bundle) -> std::result::Result<Index, String> {
 
 /// `b` checked as a whole hardway bundle; `label` names it in the error.
 pub fn verified(label: &str, b: &Bundle) -> Result<Verified> {
-    let bad = |m: String| Error::Input { file: label.into(), message: format!("not a whole hardway bundle: {m}") };
+    let bad = |m: String| Error::Bundle { path: label.into(), message: format!("not a whole hardway bundle: {m}") };
     let sums = checksums(b).map_err(bad)?;
     let index = index(b).map_err(bad)?;
     for n in &index.nodes {

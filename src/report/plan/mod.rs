@@ -203,8 +203,8 @@ pub fn plan(old_label: &str, old: &Bundle, new_label: &str, new: &Bundle) -> Res
     let o = super::verify::verified(old_label, old)?;
     let n = super::verify::verified(new_label, new)?;
     if o.index.redacted != n.index.redacted {
-        return Err(Error::Input {
-            file: new_label.into(),
+        return Err(Error::Bundle {
+            path: new_label.into(),
             message: "one bundle is redacted and the other is not: every secret would look changed; render both alike (--redact for a committed bundle)".into(),
         });
     }

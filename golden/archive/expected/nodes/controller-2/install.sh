@@ -84,25 +84,25 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 step 'download etcd 3.6.8 (amd64)'
-fetch 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/etcd-v3.6.8-linux-amd64.tar.gz' "$tmp/etcd-v3.6.8-linux-amd64.tar.gz" '' 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/SHA256SUMS'
-tar -xzf "$tmp/etcd-v3.6.8-linux-amd64.tar.gz" -C "$tmp"
-install -m 0755 "$tmp/etcd-v3.6.8-linux-amd64/etcd" "$tmp/etcd-v3.6.8-linux-amd64/etcdctl" /usr/local/bin/
+fetch 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/etcd-v3.6.8-linux-amd64.tar.gz' "$tmp"/'etcd-v3.6.8-linux-amd64.tar.gz' '' 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/SHA256SUMS'
+tar -xzf "$tmp"/'etcd-v3.6.8-linux-amd64.tar.gz' -C "$tmp"
+install -m 0755 "$tmp"/'etcd-v3.6.8-linux-amd64/etcd' "$tmp"/'etcd-v3.6.8-linux-amd64/etcdctl' /usr/local/bin/
 
 step 'download kube-apiserver 1.36.2 (amd64)'
-fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-apiserver' "$tmp/kube-apiserver" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-apiserver.sha256'
-install -m 0755 "$tmp/kube-apiserver" /usr/local/bin/kube-apiserver
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-apiserver' "$tmp"/'kube-apiserver' '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-apiserver.sha256'
+install -m 0755 "$tmp"/'kube-apiserver' '/usr/local/bin/kube-apiserver'
 
 step 'download kube-controller-manager 1.36.2 (amd64)'
-fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-controller-manager' "$tmp/kube-controller-manager" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-controller-manager.sha256'
-install -m 0755 "$tmp/kube-controller-manager" /usr/local/bin/kube-controller-manager
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-controller-manager' "$tmp"/'kube-controller-manager' '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-controller-manager.sha256'
+install -m 0755 "$tmp"/'kube-controller-manager' '/usr/local/bin/kube-controller-manager'
 
 step 'download kube-scheduler 1.36.2 (amd64)'
-fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-scheduler' "$tmp/kube-scheduler" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-scheduler.sha256'
-install -m 0755 "$tmp/kube-scheduler" /usr/local/bin/kube-scheduler
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-scheduler' "$tmp"/'kube-scheduler' '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-scheduler.sha256'
+install -m 0755 "$tmp"/'kube-scheduler' '/usr/local/bin/kube-scheduler'
 
 step 'download kubectl 1.36.2 (amd64)'
-fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl' "$tmp/kubectl" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl.sha256'
-install -m 0755 "$tmp/kubectl" /usr/local/bin/kubectl
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl' "$tmp"/'kubectl' '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl.sha256'
+install -m 0755 "$tmp"/'kubectl' '/usr/local/bin/kubectl'
 
 step "binaries"
 need() {

@@ -81,32 +81,32 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 step 'download kubectl 1.36.2 (amd64)'
-fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl' "$tmp/kubectl" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl.sha256'
-install -m 0755 "$tmp/kubectl" /usr/local/bin/kubectl
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl' "$tmp"/'kubectl' '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubectl.sha256'
+install -m 0755 "$tmp"/'kubectl' '/usr/local/bin/kubectl'
 
 step 'download kubelet 1.36.2 (amd64)'
-fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubelet' "$tmp/kubelet" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubelet.sha256'
-install -m 0755 "$tmp/kubelet" /usr/local/bin/kubelet
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubelet' "$tmp"/'kubelet' '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubelet.sha256'
+install -m 0755 "$tmp"/'kubelet' '/usr/local/bin/kubelet'
 
 step 'download kube-proxy 1.36.2 (amd64)'
-fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-proxy' "$tmp/kube-proxy" '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-proxy.sha256'
-install -m 0755 "$tmp/kube-proxy" /usr/local/bin/kube-proxy
+fetch 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-proxy' "$tmp"/'kube-proxy' '' 'https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kube-proxy.sha256'
+install -m 0755 "$tmp"/'kube-proxy' '/usr/local/bin/kube-proxy'
 
 step 'download containerd 2.3.7 (amd64)'
-fetch 'https://github.com/containerd/containerd/releases/download/v2.3.7/containerd-2.3.7-linux-amd64.tar.gz' "$tmp/containerd-2.3.7-linux-amd64.tar.gz" '' 'https://github.com/containerd/containerd/releases/download/v2.3.7/containerd-2.3.7-linux-amd64.tar.gz.sha256sum'
-tar -xzf "$tmp/containerd-2.3.7-linux-amd64.tar.gz" -C /usr/local
+fetch 'https://github.com/containerd/containerd/releases/download/v2.3.7/containerd-2.3.7-linux-amd64.tar.gz' "$tmp"/'containerd-2.3.7-linux-amd64.tar.gz' '' 'https://github.com/containerd/containerd/releases/download/v2.3.7/containerd-2.3.7-linux-amd64.tar.gz.sha256sum'
+tar -xzf "$tmp"/'containerd-2.3.7-linux-amd64.tar.gz' -C /usr/local
 
 step 'download runc 1.4.4 (amd64)'
-fetch 'https://github.com/opencontainers/runc/releases/download/v1.4.4/runc.amd64' "$tmp/runc.amd64" '' 'https://github.com/opencontainers/runc/releases/download/v1.4.4/runc.sha256sum'
-install -m 0755 "$tmp/runc.amd64" /usr/local/sbin/runc
+fetch 'https://github.com/opencontainers/runc/releases/download/v1.4.4/runc.amd64' "$tmp"/'runc.amd64' '' 'https://github.com/opencontainers/runc/releases/download/v1.4.4/runc.sha256sum'
+install -m 0755 "$tmp"/'runc.amd64' /usr/local/sbin/runc
 
 step 'download cni-plugins 1.9.1 (amd64)'
-fetch 'https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-amd64-v1.9.1.tgz' "$tmp/cni-plugins-linux-amd64-v1.9.1.tgz" '' 'https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-amd64-v1.9.1.tgz.sha256'
-tar -xzf "$tmp/cni-plugins-linux-amd64-v1.9.1.tgz" -C /opt/cni/bin
+fetch 'https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-amd64-v1.9.1.tgz' "$tmp"/'cni-plugins-linux-amd64-v1.9.1.tgz' '' 'https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-amd64-v1.9.1.tgz.sha256'
+tar -xzf "$tmp"/'cni-plugins-linux-amd64-v1.9.1.tgz' -C /opt/cni/bin
 
 step 'download crictl 1.36.0 (amd64)'
-fetch 'https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.36.0/crictl-v1.36.0-linux-amd64.tar.gz' "$tmp/crictl-v1.36.0-linux-amd64.tar.gz" '' 'https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.36.0/crictl-v1.36.0-linux-amd64.tar.gz.sha256'
-tar -xzf "$tmp/crictl-v1.36.0-linux-amd64.tar.gz" -C /usr/local/bin crictl
+fetch 'https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.36.0/crictl-v1.36.0-linux-amd64.tar.gz' "$tmp"/'crictl-v1.36.0-linux-amd64.tar.gz' '' 'https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.36.0/crictl-v1.36.0-linux-amd64.tar.gz.sha256'
+tar -xzf "$tmp"/'crictl-v1.36.0-linux-amd64.tar.gz' -C /usr/local/bin crictl
 
 step "binaries"
 need() {

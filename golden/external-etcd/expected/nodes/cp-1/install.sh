@@ -80,20 +80,20 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 step 'download kube-apiserver 1.37.0 (amd64)'
-fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-apiserver' "$tmp/kube-apiserver" '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-apiserver.sha256'
-install -m 0755 "$tmp/kube-apiserver" /usr/local/bin/kube-apiserver
+fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-apiserver' "$tmp"/'kube-apiserver' '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-apiserver.sha256'
+install -m 0755 "$tmp"/'kube-apiserver' '/usr/local/bin/kube-apiserver'
 
 step 'download kube-controller-manager 1.37.0 (amd64)'
-fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-controller-manager' "$tmp/kube-controller-manager" '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-controller-manager.sha256'
-install -m 0755 "$tmp/kube-controller-manager" /usr/local/bin/kube-controller-manager
+fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-controller-manager' "$tmp"/'kube-controller-manager' '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-controller-manager.sha256'
+install -m 0755 "$tmp"/'kube-controller-manager' '/usr/local/bin/kube-controller-manager'
 
 step 'download kube-scheduler 1.37.0 (amd64)'
-fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-scheduler' "$tmp/kube-scheduler" '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-scheduler.sha256'
-install -m 0755 "$tmp/kube-scheduler" /usr/local/bin/kube-scheduler
+fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-scheduler' "$tmp"/'kube-scheduler' '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kube-scheduler.sha256'
+install -m 0755 "$tmp"/'kube-scheduler' '/usr/local/bin/kube-scheduler'
 
 step 'download kubectl 1.37.0 (amd64)'
-fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kubectl' "$tmp/kubectl" '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kubectl.sha256'
-install -m 0755 "$tmp/kubectl" /usr/local/bin/kubectl
+fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kubectl' "$tmp"/'kubectl' '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/amd64/kubectl.sha256'
+install -m 0755 "$tmp"/'kubectl' '/usr/local/bin/kubectl'
 
 step "binaries"
 need() {

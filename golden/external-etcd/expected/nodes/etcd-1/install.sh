@@ -80,9 +80,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 step 'download etcd 3.7.0 (amd64)'
-fetch 'https://github.com/etcd-io/etcd/releases/download/v3.7.0/etcd-v3.7.0-linux-amd64.tar.gz' "$tmp/etcd-v3.7.0-linux-amd64.tar.gz" '1f2e3d4c5b6a79880f1e2d3c4b5a69788f1e2d3c4b5a69788f1e2d3c4b5a6978' 'https://github.com/etcd-io/etcd/releases/download/v3.7.0/SHA256SUMS'
-tar -xzf "$tmp/etcd-v3.7.0-linux-amd64.tar.gz" -C "$tmp"
-install -m 0755 "$tmp/etcd-v3.7.0-linux-amd64/etcd" "$tmp/etcd-v3.7.0-linux-amd64/etcdctl" /usr/local/bin/
+fetch 'https://github.com/etcd-io/etcd/releases/download/v3.7.0/etcd-v3.7.0-linux-amd64.tar.gz' "$tmp"/'etcd-v3.7.0-linux-amd64.tar.gz' '1f2e3d4c5b6a79880f1e2d3c4b5a69788f1e2d3c4b5a69788f1e2d3c4b5a6978' 'https://github.com/etcd-io/etcd/releases/download/v3.7.0/SHA256SUMS'
+tar -xzf "$tmp"/'etcd-v3.7.0-linux-amd64.tar.gz' -C "$tmp"
+install -m 0755 "$tmp"/'etcd-v3.7.0-linux-amd64/etcd' "$tmp"/'etcd-v3.7.0-linux-amd64/etcdctl' /usr/local/bin/
 
 step "binaries"
 need() {

@@ -81,32 +81,32 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 step 'download kubectl 1.37.0 (arm64)'
-fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kubectl' "$tmp/kubectl" '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kubectl.sha256'
-install -m 0755 "$tmp/kubectl" /usr/local/bin/kubectl
+fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kubectl' "$tmp"/'kubectl' '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kubectl.sha256'
+install -m 0755 "$tmp"/'kubectl' '/usr/local/bin/kubectl'
 
 step 'download kubelet 1.37.0 (arm64)'
-fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kubelet' "$tmp/kubelet" '0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kubelet.sha256'
-install -m 0755 "$tmp/kubelet" /usr/local/bin/kubelet
+fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kubelet' "$tmp"/'kubelet' '0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kubelet.sha256'
+install -m 0755 "$tmp"/'kubelet' '/usr/local/bin/kubelet'
 
 step 'download kube-proxy 1.37.0 (arm64)'
-fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kube-proxy' "$tmp/kube-proxy" '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kube-proxy.sha256'
-install -m 0755 "$tmp/kube-proxy" /usr/local/bin/kube-proxy
+fetch 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kube-proxy' "$tmp"/'kube-proxy' '' 'https://mirror.ext-etcd.example/kubernetes/release/v1.37.0/bin/linux/arm64/kube-proxy.sha256'
+install -m 0755 "$tmp"/'kube-proxy' '/usr/local/bin/kube-proxy'
 
 step 'download containerd 2.3.7 (arm64)'
-fetch 'https://github.com/containerd/containerd/releases/download/v2.3.7/containerd-2.3.7-linux-arm64.tar.gz' "$tmp/containerd-2.3.7-linux-arm64.tar.gz" '' 'https://github.com/containerd/containerd/releases/download/v2.3.7/containerd-2.3.7-linux-arm64.tar.gz.sha256sum'
-tar -xzf "$tmp/containerd-2.3.7-linux-arm64.tar.gz" -C /usr/local
+fetch 'https://github.com/containerd/containerd/releases/download/v2.3.7/containerd-2.3.7-linux-arm64.tar.gz' "$tmp"/'containerd-2.3.7-linux-arm64.tar.gz' '' 'https://github.com/containerd/containerd/releases/download/v2.3.7/containerd-2.3.7-linux-arm64.tar.gz.sha256sum'
+tar -xzf "$tmp"/'containerd-2.3.7-linux-arm64.tar.gz' -C /usr/local
 
 step 'download runc 1.4.4 (arm64)'
-fetch 'https://github.com/opencontainers/runc/releases/download/v1.4.4/runc.arm64' "$tmp/runc.arm64" '' 'https://github.com/opencontainers/runc/releases/download/v1.4.4/runc.sha256sum'
-install -m 0755 "$tmp/runc.arm64" /usr/local/sbin/runc
+fetch 'https://github.com/opencontainers/runc/releases/download/v1.4.4/runc.arm64' "$tmp"/'runc.arm64' '' 'https://github.com/opencontainers/runc/releases/download/v1.4.4/runc.sha256sum'
+install -m 0755 "$tmp"/'runc.arm64' /usr/local/sbin/runc
 
 step 'download cni-plugins 1.9.1 (arm64)'
-fetch 'https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-arm64-v1.9.1.tgz' "$tmp/cni-plugins-linux-arm64-v1.9.1.tgz" '' 'https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-arm64-v1.9.1.tgz.sha256'
-tar -xzf "$tmp/cni-plugins-linux-arm64-v1.9.1.tgz" -C /opt/cni/bin
+fetch 'https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-arm64-v1.9.1.tgz' "$tmp"/'cni-plugins-linux-arm64-v1.9.1.tgz' '' 'https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-arm64-v1.9.1.tgz.sha256'
+tar -xzf "$tmp"/'cni-plugins-linux-arm64-v1.9.1.tgz' -C /opt/cni/bin
 
 step 'download crictl 1.37.0 (arm64)'
-fetch 'https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.37.0/crictl-v1.37.0-linux-arm64.tar.gz' "$tmp/crictl-v1.37.0-linux-arm64.tar.gz" '' 'https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.37.0/crictl-v1.37.0-linux-arm64.tar.gz.sha256'
-tar -xzf "$tmp/crictl-v1.37.0-linux-arm64.tar.gz" -C /usr/local/bin crictl
+fetch 'https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.37.0/crictl-v1.37.0-linux-arm64.tar.gz' "$tmp"/'crictl-v1.37.0-linux-arm64.tar.gz' '' 'https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.37.0/crictl-v1.37.0-linux-arm64.tar.gz.sha256'
+tar -xzf "$tmp"/'crictl-v1.37.0-linux-arm64.tar.gz' -C /usr/local/bin crictl
 
 step "binaries"
 need() {

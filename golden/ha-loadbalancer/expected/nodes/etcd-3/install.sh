@@ -80,9 +80,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 step 'download etcd 3.6.8 (amd64)'
-fetch 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/etcd-v3.6.8-linux-amd64.tar.gz' "$tmp/etcd-v3.6.8-linux-amd64.tar.gz" '' 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/SHA256SUMS'
-tar -xzf "$tmp/etcd-v3.6.8-linux-amd64.tar.gz" -C "$tmp"
-install -m 0755 "$tmp/etcd-v3.6.8-linux-amd64/etcd" "$tmp/etcd-v3.6.8-linux-amd64/etcdctl" /usr/local/bin/
+fetch 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/etcd-v3.6.8-linux-amd64.tar.gz' "$tmp"/'etcd-v3.6.8-linux-amd64.tar.gz' '' 'https://github.com/etcd-io/etcd/releases/download/v3.6.8/SHA256SUMS'
+tar -xzf "$tmp"/'etcd-v3.6.8-linux-amd64.tar.gz' -C "$tmp"
+install -m 0755 "$tmp"/'etcd-v3.6.8-linux-amd64/etcd' "$tmp"/'etcd-v3.6.8-linux-amd64/etcdctl' /usr/local/bin/
 
 step "binaries"
 need() {
