@@ -113,16 +113,31 @@ pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Resu
     Ok(UserData { plain: plain.into_bytes(), gzip: gz, level })
 }
 
+thread_local! {
+    /// One compressor per thread and level: a compressor's tables are large, and libdeflate keeps no
+    /// state from one call to the next, so reusing it changes no byte.
+    static COMPRESSORS: std::cell::RefCell<Vec<(u8, libdeflater::Compressor)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One gzip member of `bytes` at libdeflate `level`, with mtime 0. libdeflate's output depends only on
 /// its version (pinned) and the level.
 pub fn gzip(bytes: &[u8], level: u8) -> Result<Vec<u8>> {
     let lvl = libdeflater::CompressionLvl::new(i32::from(level))
         .map_err(|e| Error::internal("gzip", format!("level {level}: {e:?}")))?;
-    let mut c = libdeflater::Compressor::new(lvl);
-    let mut out = vec![0; c.gzip_compress_bound(bytes.len())];
-    let n = c.gzip_compress(bytes, &mut out).map_err(|e| Error::internal("gzip", format!("{e:?}")))?;
-    out.truncate(n);
-    Ok(out)
+    COMPRESSORS.with_borrow_mut(|cs| {
+        let i = match cs.iter().position(|(l, _)| *l == level) {
+            Some(i) => i,
+            None => {
+                cs.push((level, libdeflater::Compressor::new(lvl)));
+                cs.len() - 1
+            }
+        };
+        let c = &mut cs[i].1;
+        let mut out = vec![0; c.gzip_compress_bound(bytes.len())];
+        let n = c.gzip_compress(bytes, &mut out).map_err(|e| Error::internal("gzip", format!("{e:?}")))?;
+        out.truncate(n);
+        Ok(out)
+    })
 }
 
 pub fn over_budget(
