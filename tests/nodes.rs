@@ -405,3 +405,112 @@ fn systemd_analyze_verifies_every_unit() {
     }
     assert!(checked >= 30, "{checked}");
 }
+
+/// Absolute paths a unit or configuration may name although no bundle file lands there, each with
+/// its reason: the binaries install.sh puts in place, state the components make themselves, and
+/// host files. Everything else a unit or config names must be a file the same node gets (or one of
+/// its directories): a flag pointing at a file the node lacks fails here, not at boot.
+const SYSTEM_PATHS: &[(&str, &str)] = &[
+    ("/usr/local/bin/", "binaries (install.sh downloads them there or links the preinstalled ones)"),
+    ("/usr/lib/cni", "CNI plugins of a distribution package (cni_bin_dir)"),
+    ("/var/log/kubernetes/audit.log", "the apiserver writes its audit log (the directory is made 0750)"),
+    ("/etc/kubernetes/resolv.conf", "a link install.sh makes to the host's upstream resolvers"),
+    ("/dev/log", "the syslog socket HAProxy logs to"),
+    ("/run/haproxy/", "HAProxy's admin socket (hardway-lb drains through it)"),
+];
+
+/// Every absolute path named by a rendered unit, drop-in or configuration (kubeconfigs, kubelet,
+/// kube-proxy, scheduler, containerd, HAProxy, CNI) is a file or directory the same node gets from
+/// the bundle, or a system path listed above with its reason.
+#[test]
+fn every_path_a_unit_or_config_names_is_on_the_node() {
+    let mut checked = 0;
+    let mut missing = std::collections::BTreeSet::new();
+    let used = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    for (case, b) in bundles() {
+        let idx = index(&b);
+        for n in idx["nodes"].as_array().unwrap() {
+            let node = n["name"].as_str().unwrap();
+            let files: Vec<(&str, &str)> = n["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| (f["path"].as_str().unwrap(), f["source"].as_str().unwrap()))
+                .collect();
+            let dirs: Vec<&str> =
+                n["directories"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
+            // A TLS-bootstrapping kubelet writes its own kubeconfig where the bundle's would be.
+            let bootstraps = n["kubeletCredentials"].as_str() == Some("bootstrap");
+            let on_node = |p: &str| {
+                let p = p.trim_end_matches('/');
+                if bootstraps && p == "/etc/kubernetes/kubelet.conf" {
+                    return true;
+                }
+                files.iter().any(|(f, _)| *f == p || f.starts_with(&format!("{p}/")))
+                    || dirs.contains(&p)
+                    || SYSTEM_PATHS.iter().any(|(s, _)| {
+                        let hit = p == s.trim_end_matches('/') || p.starts_with(s);
+                        if hit {
+                            used.borrow_mut().insert(*s);
+                        }
+                        hit
+                    })
+            };
+            for (path, source) in &files {
+                let config = [".service", ".conf", ".yaml", ".toml", ".cfg"].iter().any(|e| path.ends_with(e));
+                if !config {
+                    continue;
+                }
+                // What the program reads: comment lines say what they like.
+                let text: String = String::from_utf8_lossy(&b.get(source).unwrap().bytes)
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with('#'))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                for named in absolute_paths(&text) {
+                    checked += 1;
+                    if !on_node(&named) {
+                        missing.insert(format!("{case}: {node}: {path} names {named}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "paths the node does not get (nor are they listed system paths):\n{}",
+        missing.into_iter().collect::<Vec<_>>().join("\n")
+    );
+    assert!(checked > 500, "only {checked} paths checked");
+    // The list stays exact: an entry nothing names any more goes.
+    for (s, why) in SYSTEM_PATHS {
+        assert!(used.borrow().contains(s), "{s} ({why}) is named by no unit or config: remove it from SYSTEM_PATHS");
+    }
+}
+
+/// Absolute paths in `text`: `/` after a quote, space, `=`, `:` or a line start, up to a character
+/// that cannot be in a path; URLs (`scheme://`) are not paths.
+fn absolute_paths(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    for (i, &c) in bytes.iter().enumerate() {
+        let starts = c == b'/'
+            && bytes.get(i + 1).is_some_and(|b| b.is_ascii_lowercase())
+            && (i == 0 || b" \t\n\"'=:,[".contains(&bytes[i - 1]))
+            && !(i > 0 && bytes[i - 1] == b':' && bytes.get(i + 1) == Some(&b'/'));
+        if !starts || (i > 0 && bytes[i - 1] == b'/') {
+            continue;
+        }
+        let end = bytes[i..]
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || b"/._-*".contains(b)))
+            .map_or(bytes.len(), |e| i + e);
+        let p = &text[i..end];
+        // Skip URL paths: `https://host/x` has `/x` after a host, preceded by a letter, not matched
+        // above; `unix:///run/x` leaves `/run/x` after `//`.
+        if p.matches('/').count() >= 2 {
+            out.push(p.to_string());
+        }
+    }
+    out
+}

@@ -9,55 +9,39 @@ pub enum Server {
     Local,
 }
 
-/// Where a kubeconfig used on nodes finds its credentials: files the same nodes get (node_files.rs), so
-/// the CA, certificate and key reach the node once, as PEM, not again base64-encoded inside each
-/// kubeconfig (kubeadm's kubelet.conf does the same for its certificate).
-#[derive(Debug)]
-pub struct NodeRefs {
-    /// The CA is always the node's trust bundle, [`CA`].
-    pub cert: &'static str,
-    pub key: &'static str,
-}
-
 #[derive(Debug)]
 pub struct KubeconfigProfile {
     pub name: &'static str,
     /// Certificate profile whose certificate and key the kubeconfig presents; its scope is the
     /// kubeconfig's scope.
     pub cert: &'static str,
-    /// `None`: CA, certificate and key are embedded (kubeconfigs used off the nodes). `Some`: the
-    /// kubeconfig names the node's files instead; it is meant for the nodes only.
-    pub on_node: Option<NodeRefs>,
+    /// `false`: CA, certificate and key are embedded (kubeconfigs used off the nodes). `true`: the
+    /// kubeconfig names the node's files instead (`node_files::node_refs`: the CA, certificate and key
+    /// reach the node once, as PEM, as kubeadm's kubelet.conf does); it is meant for the nodes only.
+    pub on_node: bool,
     pub server: Server,
     /// Bundle directory for cluster-scoped kubeconfigs (per-node ones live in `nodes/<name>/`).
     pub dir: &'static str,
     pub purpose: &'static str,
 }
 
-/// The kubernetes CA's trust bundle on every node that runs a Kubernetes component.
-pub const CA: &str = "/etc/kubernetes/pki/ca.crt";
-
-const fn refs(cert: &'static str, key: &'static str) -> NodeRefs {
-    NodeRefs { cert, key }
-}
-
 #[rustfmt::skip]
 pub const KUBECONFIGS: &[KubeconfigProfile] = &[
-    KubeconfigProfile { name: "admin", cert: "admin", on_node: None, server: Server::Endpoint, dir: "kubeconfigs", purpose: "Cluster admin kubeconfig (group kubeadm:cluster-admins, bound to cluster-admin)." },
-    KubeconfigProfile { name: "super-admin", cert: "super-admin", on_node: None, server: Server::Endpoint, dir: "break-glass", purpose: "BREAK-GLASS kubeconfig in system:masters: bypasses RBAC and cannot be revoked. Keep offline." },
-    KubeconfigProfile { name: "kube-controller-manager", cert: "kube-controller-manager", on_node: Some(refs("/etc/kubernetes/pki/kube-controller-manager.crt", "/etc/kubernetes/pki/kube-controller-manager.key")), server: Server::Local, dir: "kubeconfigs", purpose: "kube-controller-manager -> local kube-apiserver." },
-    KubeconfigProfile { name: "kube-scheduler", cert: "kube-scheduler", on_node: Some(refs("/etc/kubernetes/pki/kube-scheduler.crt", "/etc/kubernetes/pki/kube-scheduler.key")), server: Server::Local, dir: "kubeconfigs", purpose: "kube-scheduler -> local kube-apiserver." },
-    KubeconfigProfile { name: "kube-proxy", cert: "kube-proxy", on_node: Some(refs("/etc/kubernetes/pki/kube-proxy.crt", "/etc/kubernetes/pki/kube-proxy.key")), server: Server::Endpoint, dir: "kubeconfigs", purpose: "kube-proxy -> cluster endpoint." },
-    KubeconfigProfile { name: "kubelet", cert: "kubelet-client", on_node: Some(refs("/var/lib/kubelet/pki/kubelet-client.crt", "/var/lib/kubelet/pki/kubelet-client.key")), server: Server::Endpoint, dir: "kubeconfigs", purpose: "kubelet -> cluster endpoint, as system:node:<name>." },
+    KubeconfigProfile { name: "admin", cert: "admin", on_node: false, server: Server::Endpoint, dir: "kubeconfigs", purpose: "Cluster admin kubeconfig (group kubeadm:cluster-admins, bound to cluster-admin)." },
+    KubeconfigProfile { name: "super-admin", cert: "super-admin", on_node: false, server: Server::Endpoint, dir: "break-glass", purpose: "BREAK-GLASS kubeconfig in system:masters: bypasses RBAC and cannot be revoked. Keep offline." },
+    KubeconfigProfile { name: "kube-controller-manager", cert: "kube-controller-manager", on_node: true, server: Server::Local, dir: "kubeconfigs", purpose: "kube-controller-manager -> local kube-apiserver." },
+    KubeconfigProfile { name: "kube-scheduler", cert: "kube-scheduler", on_node: true, server: Server::Local, dir: "kubeconfigs", purpose: "kube-scheduler -> local kube-apiserver." },
+    KubeconfigProfile { name: "kube-proxy", cert: "kube-proxy", on_node: true, server: Server::Endpoint, dir: "kubeconfigs", purpose: "kube-proxy -> cluster endpoint." },
+    KubeconfigProfile { name: "kubelet", cert: "kubelet-client", on_node: true, server: Server::Endpoint, dir: "kubeconfigs", purpose: "kubelet -> cluster endpoint, as system:node:<name>." },
 ];
 
 /// The TLS-bootstrap kubeconfig: a bootstrap token that may only request the node's certificates. It
-/// names the node's CA file ([`CA`]); the kubelet writes that name into the kubeconfig it makes for
+/// names the node's CA file (`node_files::ca_file`); the kubelet writes that name into the kubeconfig it makes for
 /// itself, so a CA rotation reaches it through the node's file.
 pub const BOOTSTRAP: KubeconfigProfile = KubeconfigProfile {
     name: "bootstrap-kubelet",
     cert: "",
-    on_node: None,
+    on_node: false,
     server: Server::Endpoint,
     dir: "kubeconfigs",
     purpose: "kubelet TLS bootstrap: a bootstrap token that may only request the node's certificates.",

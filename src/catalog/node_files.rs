@@ -1,6 +1,7 @@
 //! Which files each kind of node gets and where they go on the node (kubeadm's layout): a table by
 //! role, plain data checked by the tests below.
 
+use crate::error::{Error, Result};
 use crate::model::Role;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,9 +33,7 @@ impl Source {
     pub fn is_secret(self) -> bool {
         match self {
             Key(_) | SaKey | Encryption | BootstrapKubeconfig => true,
-            Kubeconfig(name) => {
-                crate::catalog::kubeconfigs::KUBECONFIGS.iter().any(|k| k.name == name && k.on_node.is_none())
-            }
+            Kubeconfig(name) => crate::catalog::kubeconfigs::KUBECONFIGS.iter().any(|k| k.name == name && !k.on_node),
             _ => false,
         }
     }
@@ -64,6 +63,24 @@ pub enum When {
     SecretsHttps,
 }
 
+/// What picks a node file up when it changes (for `hardway plan`): the units to restart (those the
+/// node runs; `daemon-reload` first for unit files), or a special action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consumer {
+    /// Restart these units where the node runs them.
+    Restart(&'static [&'static str]),
+    /// A unit file (or drop-in) of this unit: daemon-reload, then restart it.
+    Unit(&'static str),
+    /// Read when used (CNI configs, crictl): nothing to restart.
+    Nothing,
+    /// Run the node's install.sh again (binaries, host setup; it restarts the node's units).
+    Install,
+    /// Reload these units where the node runs them (they take the change without dropping connections).
+    Reload(&'static [&'static str]),
+}
+
+use Consumer::{Install, Nothing, Reload, Restart, Unit};
+
 #[derive(Debug)]
 pub struct NodeFile {
     /// `None`: every node.
@@ -71,6 +88,8 @@ pub struct NodeFile {
     pub source: Source,
     /// Absolute path on the node (kubeadm layout).
     pub path: &'static str,
+    /// What picks the file up when it changes (rows with the same path agree: tested).
+    pub consumer: Consumer,
     pub when: When,
 }
 
@@ -78,26 +97,26 @@ use super::paths as nc;
 use Role::*;
 use Source::*;
 
-const fn cp(source: Source, path: &'static str) -> NodeFile {
-    NodeFile { role: Some(ControlPlane), source, path, when: When::Always }
+const fn cp(source: Source, path: &'static str, consumer: Consumer) -> NodeFile {
+    NodeFile { role: Some(ControlPlane), source, path, consumer, when: When::Always }
 }
-const fn etcd(source: Source, path: &'static str) -> NodeFile {
-    NodeFile { role: Some(Etcd), source, path, when: When::Always }
+const fn etcd(source: Source, path: &'static str, consumer: Consumer) -> NodeFile {
+    NodeFile { role: Some(Etcd), source, path, consumer, when: When::Always }
 }
-const fn worker(source: Source, path: &'static str) -> NodeFile {
-    NodeFile { role: Some(Worker), source, path, when: When::Always }
+const fn worker(source: Source, path: &'static str, consumer: Consumer) -> NodeFile {
+    NodeFile { role: Some(Worker), source, path, consumer, when: When::Always }
 }
-const fn kubelet(source: Source, path: &'static str) -> NodeFile {
-    NodeFile { role: Some(Worker), source, path, when: When::KubeletCertificates }
+const fn kubelet(source: Source, path: &'static str, consumer: Consumer) -> NodeFile {
+    NodeFile { role: Some(Worker), source, path, consumer, when: When::KubeletCertificates }
 }
-const fn lb(source: Source, path: &'static str) -> NodeFile {
-    NodeFile { role: Some(LoadBalancer), source, path, when: When::Always }
+const fn lb(source: Source, path: &'static str, consumer: Consumer) -> NodeFile {
+    NodeFile { role: Some(LoadBalancer), source, path, consumer, when: When::Always }
 }
-const fn routed(source: Source, path: &'static str) -> NodeFile {
-    NodeFile { role: None, source, path, when: When::RoutesPods }
+const fn routed(source: Source, path: &'static str, consumer: Consumer) -> NodeFile {
+    NodeFile { role: None, source, path, consumer, when: When::RoutesPods }
 }
-const fn every(source: Source, path: &'static str) -> NodeFile {
-    NodeFile { role: None, source, path, when: When::Always }
+const fn every(source: Source, path: &'static str, consumer: Consumer) -> NodeFile {
+    NodeFile { role: None, source, path, consumer, when: When::Always }
 }
 
 /// A directory a node needs with its mode: those holding private keys are 0700, made before any file is
@@ -132,73 +151,75 @@ pub const NODE_DIRS: &[NodeDir] = &[
 /// /var/lib/kubelet/pki for the kubelet's serving pair; units in /etc/systemd/system.
 #[rustfmt::skip]
 pub const NODE_FILES: &[NodeFile] = &[
-    cp(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt"),
-    cp(Key("kubernetes-ca"), "/etc/kubernetes/pki/ca.key"),
-    cp(SigningCert("kubernetes-ca"), "/etc/kubernetes/pki/ca-signing.crt"),
-    cp(Cert("apiserver"), "/etc/kubernetes/pki/apiserver.crt"),
-    cp(Key("apiserver"), "/etc/kubernetes/pki/apiserver.key"),
-    cp(Cert("apiserver-kubelet-client"), "/etc/kubernetes/pki/apiserver-kubelet-client.crt"),
-    cp(Key("apiserver-kubelet-client"), "/etc/kubernetes/pki/apiserver-kubelet-client.key"),
-    cp(Cert("etcd-ca"), "/etc/kubernetes/pki/etcd/ca.crt"),
-    cp(Cert("apiserver-etcd-client"), "/etc/kubernetes/pki/apiserver-etcd-client.crt"),
-    cp(Key("apiserver-etcd-client"), "/etc/kubernetes/pki/apiserver-etcd-client.key"),
-    cp(Cert("front-proxy-ca"), "/etc/kubernetes/pki/front-proxy-ca.crt"),
-    cp(Cert("front-proxy-client"), "/etc/kubernetes/pki/front-proxy-client.crt"),
-    cp(Key("front-proxy-client"), "/etc/kubernetes/pki/front-proxy-client.key"),
-    cp(SaKey, "/etc/kubernetes/pki/sa.key"),
-    cp(SaPub, "/etc/kubernetes/pki/sa.pub"),
-    cp(Encryption, "/etc/kubernetes/encryption-config.yaml"),
-    cp(Kubeconfig("kube-controller-manager"), "/etc/kubernetes/controller-manager.conf"),
-    cp(Cert("kube-controller-manager"), "/etc/kubernetes/pki/kube-controller-manager.crt"),
-    cp(Key("kube-controller-manager"), "/etc/kubernetes/pki/kube-controller-manager.key"),
-    cp(Kubeconfig("kube-scheduler"), "/etc/kubernetes/scheduler.conf"),
-    cp(Cert("kube-scheduler"), "/etc/kubernetes/pki/kube-scheduler.crt"),
-    cp(Key("kube-scheduler"), "/etc/kubernetes/pki/kube-scheduler.key"),
-    cp(Own(nc::APISERVER_UNIT), "/etc/systemd/system/kube-apiserver.service"),
-    cp(Shared(nc::KCM_UNIT), "/etc/systemd/system/kube-controller-manager.service"),
-    cp(Shared(nc::SCHEDULER_UNIT), "/etc/systemd/system/kube-scheduler.service"),
-    cp(Shared(nc::SCHEDULER_CONFIG), "/etc/kubernetes/kube-scheduler.yaml"),
-    cp(Shared(nc::AUDIT_POLICY), "/etc/kubernetes/audit-policy.yaml"),
-    etcd(Cert("etcd-ca"), "/etc/kubernetes/pki/etcd/ca.crt"),
-    etcd(Cert("etcd-server"), "/etc/kubernetes/pki/etcd/server.crt"),
-    etcd(Key("etcd-server"), "/etc/kubernetes/pki/etcd/server.key"),
-    etcd(Cert("etcd-peer"), "/etc/kubernetes/pki/etcd/peer.crt"),
-    etcd(Key("etcd-peer"), "/etc/kubernetes/pki/etcd/peer.key"),
-    etcd(Cert("etcd-healthcheck-client"), "/etc/kubernetes/pki/etcd/healthcheck-client.crt"),
-    etcd(Key("etcd-healthcheck-client"), "/etc/kubernetes/pki/etcd/healthcheck-client.key"),
-    etcd(Own(nc::ETCD_UNIT), "/etc/systemd/system/etcd.service"),
-    worker(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt"),
-    kubelet(Cert("kubelet-server"), "/var/lib/kubelet/pki/kubelet.crt"),
-    kubelet(Key("kubelet-server"), "/var/lib/kubelet/pki/kubelet.key"),
-    kubelet(Kubeconfig("kubelet"), "/etc/kubernetes/kubelet.conf"),
-    kubelet(Cert("kubelet-client"), "/var/lib/kubelet/pki/kubelet-client.crt"),
-    kubelet(Key("kubelet-client"), "/var/lib/kubelet/pki/kubelet-client.key"),
-    NodeFile { role: Some(Worker), source: BootstrapKubeconfig, path: "/etc/kubernetes/bootstrap-kubelet.conf", when: When::KubeletBootstrap },
-    kubelet(Kubeconfig("kube-proxy"), "/etc/kubernetes/kube-proxy.conf"),
-    kubelet(Cert("kube-proxy"), "/etc/kubernetes/pki/kube-proxy.crt"),
-    kubelet(Key("kube-proxy"), "/etc/kubernetes/pki/kube-proxy.key"),
-    worker(Own(nc::KUBELET_UNIT), "/etc/systemd/system/kubelet.service"),
-    worker(Own(nc::KUBELET_CONFIG), "/var/lib/kubelet/config.yaml"),
-    worker(Own(nc::KUBE_PROXY_UNIT), "/etc/systemd/system/kube-proxy.service"),
-    kubelet(Shared(nc::KUBE_PROXY_CONFIG), "/var/lib/kube-proxy/config.yaml"),
-    NodeFile { role: Some(Worker), source: Shared(nc::KUBE_PROXY_CONFIG_BOOTSTRAP), path: "/var/lib/kube-proxy/config.yaml", when: When::KubeletBootstrap },
-    worker(Own(nc::CNI_BRIDGE), "/etc/cni/net.d/10-bridge.conf"),
-    worker(Shared(nc::CNI_LOOPBACK), "/etc/cni/net.d/99-loopback.conf"),
-    worker(Shared(nc::CONTAINERD_CONFIG), "/etc/containerd/config.toml"),
-    worker(Shared(nc::CRICTL_CONFIG), "/etc/crictl.yaml"),
-    NodeFile { role: Some(Worker), source: Shared(nc::CONTAINERD_UNIT), path: "/etc/systemd/system/containerd.service", when: When::RuntimeTarballs },
-    lb(Shared(nc::HAPROXY_CONFIG), "/etc/haproxy/haproxy.cfg"),
-    lb(Shared(nc::HAPROXY_DROPIN), "/etc/systemd/system/haproxy.service.d/10-hardway.conf"),
-    lb(Cert("kubernetes-ca"), "/etc/haproxy/kubernetes-ca.crt"),
-    lb(Shared(nc::LB_HELPER), "/usr/local/lib/hardway/hardway-lb"),
-    routed(Shared(nc::POD_ROUTES), "/etc/hardway/pod-routes"),
-    routed(Shared(nc::ROUTES_SCRIPT), "/usr/local/lib/hardway/routes.sh"),
-    routed(Shared(nc::ROUTES_UNIT), "/etc/systemd/system/hardway-routes.service"),
-    every(Shared(nc::MODULES_LOAD), "/etc/modules-load.d/kubernetes.conf"),
-    every(Shared(nc::SYSCTL), "/etc/sysctl.d/99-kubernetes.conf"),
-    every(Own(nc::INSTALL_SCRIPT), "/usr/local/lib/hardway/install.sh"),
-    NodeFile { role: None, source: Own(nc::FETCH_SECRETS), path: "/usr/local/lib/hardway/fetch-secrets.sh", when: When::SecretsArchive },
-    NodeFile { role: None, source: Shared(nc::SECRETS_CA), path: "/etc/hardway/secrets-ca.crt", when: When::SecretsHttps },
+    // Every component's kubeconfig names the CA file (node_refs), so all of them read it.
+    cp(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt", Restart(&["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"])),
+    cp(Key("kubernetes-ca"), "/etc/kubernetes/pki/ca.key", Restart(&["kube-controller-manager"])),
+    cp(SigningCert("kubernetes-ca"), "/etc/kubernetes/pki/ca-signing.crt", Restart(&["kube-controller-manager"])),
+    cp(Cert("apiserver"), "/etc/kubernetes/pki/apiserver.crt", Restart(&["kube-apiserver"])),
+    cp(Key("apiserver"), "/etc/kubernetes/pki/apiserver.key", Restart(&["kube-apiserver"])),
+    cp(Cert("apiserver-kubelet-client"), "/etc/kubernetes/pki/apiserver-kubelet-client.crt", Restart(&["kube-apiserver"])),
+    cp(Key("apiserver-kubelet-client"), "/etc/kubernetes/pki/apiserver-kubelet-client.key", Restart(&["kube-apiserver"])),
+    cp(Cert("etcd-ca"), "/etc/kubernetes/pki/etcd/ca.crt", Restart(&["etcd", "kube-apiserver"])),
+    cp(Cert("apiserver-etcd-client"), "/etc/kubernetes/pki/apiserver-etcd-client.crt", Restart(&["kube-apiserver"])),
+    cp(Key("apiserver-etcd-client"), "/etc/kubernetes/pki/apiserver-etcd-client.key", Restart(&["kube-apiserver"])),
+    cp(Cert("front-proxy-ca"), "/etc/kubernetes/pki/front-proxy-ca.crt", Restart(&["kube-apiserver", "kube-controller-manager"])),
+    cp(Cert("front-proxy-client"), "/etc/kubernetes/pki/front-proxy-client.crt", Restart(&["kube-apiserver"])),
+    cp(Key("front-proxy-client"), "/etc/kubernetes/pki/front-proxy-client.key", Restart(&["kube-apiserver"])),
+    cp(SaKey, "/etc/kubernetes/pki/sa.key", Restart(&["kube-apiserver", "kube-controller-manager"])),
+    cp(SaPub, "/etc/kubernetes/pki/sa.pub", Restart(&["kube-apiserver"])),
+    cp(Encryption, "/etc/kubernetes/encryption-config.yaml", Restart(&["kube-apiserver"])),
+    cp(Kubeconfig("kube-controller-manager"), "/etc/kubernetes/controller-manager.conf", Restart(&["kube-controller-manager"])),
+    cp(Cert("kube-controller-manager"), "/etc/kubernetes/pki/kube-controller-manager.crt", Restart(&["kube-controller-manager"])),
+    cp(Key("kube-controller-manager"), "/etc/kubernetes/pki/kube-controller-manager.key", Restart(&["kube-controller-manager"])),
+    cp(Kubeconfig("kube-scheduler"), "/etc/kubernetes/scheduler.conf", Restart(&["kube-scheduler"])),
+    cp(Cert("kube-scheduler"), "/etc/kubernetes/pki/kube-scheduler.crt", Restart(&["kube-scheduler"])),
+    cp(Key("kube-scheduler"), "/etc/kubernetes/pki/kube-scheduler.key", Restart(&["kube-scheduler"])),
+    cp(Own(nc::APISERVER_UNIT), "/etc/systemd/system/kube-apiserver.service", Unit("kube-apiserver")),
+    cp(Shared(nc::KCM_UNIT), "/etc/systemd/system/kube-controller-manager.service", Unit("kube-controller-manager")),
+    cp(Shared(nc::SCHEDULER_UNIT), "/etc/systemd/system/kube-scheduler.service", Unit("kube-scheduler")),
+    cp(Shared(nc::SCHEDULER_CONFIG), "/etc/kubernetes/kube-scheduler.yaml", Restart(&["kube-scheduler"])),
+    cp(Shared(nc::AUDIT_POLICY), "/etc/kubernetes/audit-policy.yaml", Restart(&["kube-apiserver"])),
+    etcd(Cert("etcd-ca"), "/etc/kubernetes/pki/etcd/ca.crt", Restart(&["etcd", "kube-apiserver"])),
+    etcd(Cert("etcd-server"), "/etc/kubernetes/pki/etcd/server.crt", Restart(&["etcd"])),
+    etcd(Key("etcd-server"), "/etc/kubernetes/pki/etcd/server.key", Restart(&["etcd"])),
+    etcd(Cert("etcd-peer"), "/etc/kubernetes/pki/etcd/peer.crt", Restart(&["etcd"])),
+    etcd(Key("etcd-peer"), "/etc/kubernetes/pki/etcd/peer.key", Restart(&["etcd"])),
+    etcd(Cert("etcd-healthcheck-client"), "/etc/kubernetes/pki/etcd/healthcheck-client.crt", Nothing),
+    etcd(Key("etcd-healthcheck-client"), "/etc/kubernetes/pki/etcd/healthcheck-client.key", Nothing),
+    etcd(Own(nc::ETCD_UNIT), "/etc/systemd/system/etcd.service", Unit("etcd")),
+    worker(Cert("kubernetes-ca"), "/etc/kubernetes/pki/ca.crt", Restart(&["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"])),
+    kubelet(Cert("kubelet-server"), "/var/lib/kubelet/pki/kubelet.crt", Restart(&["kubelet"])),
+    kubelet(Key("kubelet-server"), "/var/lib/kubelet/pki/kubelet.key", Restart(&["kubelet"])),
+    kubelet(Kubeconfig("kubelet"), "/etc/kubernetes/kubelet.conf", Restart(&["kubelet", "kube-proxy"])),
+    kubelet(Cert("kubelet-client"), "/var/lib/kubelet/pki/kubelet-client.crt", Restart(&["kubelet"])),
+    kubelet(Key("kubelet-client"), "/var/lib/kubelet/pki/kubelet-client.key", Restart(&["kubelet"])),
+    NodeFile { role: Some(Worker), source: BootstrapKubeconfig, path: "/etc/kubernetes/bootstrap-kubelet.conf", consumer: Restart(&["kubelet"]), when: When::KubeletBootstrap },
+    kubelet(Kubeconfig("kube-proxy"), "/etc/kubernetes/kube-proxy.conf", Restart(&["kube-proxy"])),
+    kubelet(Cert("kube-proxy"), "/etc/kubernetes/pki/kube-proxy.crt", Restart(&["kube-proxy"])),
+    kubelet(Key("kube-proxy"), "/etc/kubernetes/pki/kube-proxy.key", Restart(&["kube-proxy"])),
+    worker(Own(nc::KUBELET_UNIT), "/etc/systemd/system/kubelet.service", Unit("kubelet")),
+    worker(Own(nc::KUBELET_CONFIG), "/var/lib/kubelet/config.yaml", Restart(&["kubelet"])),
+    worker(Own(nc::KUBE_PROXY_UNIT), "/etc/systemd/system/kube-proxy.service", Unit("kube-proxy")),
+    kubelet(Shared(nc::KUBE_PROXY_CONFIG), "/var/lib/kube-proxy/config.yaml", Restart(&["kube-proxy"])),
+    NodeFile { role: Some(Worker), source: Shared(nc::KUBE_PROXY_CONFIG_BOOTSTRAP), path: "/var/lib/kube-proxy/config.yaml", consumer: Restart(&["kube-proxy"]), when: When::KubeletBootstrap },
+    worker(Own(nc::CNI_BRIDGE), "/etc/cni/net.d/10-bridge.conf", Nothing),
+    worker(Shared(nc::CNI_LOOPBACK), "/etc/cni/net.d/99-loopback.conf", Nothing),
+    worker(Shared(nc::CONTAINERD_CONFIG), "/etc/containerd/config.toml", Restart(&["containerd"])),
+    worker(Shared(nc::CRICTL_CONFIG), "/etc/crictl.yaml", Nothing),
+    NodeFile { role: Some(Worker), source: Shared(nc::CONTAINERD_UNIT), path: "/etc/systemd/system/containerd.service", consumer: Unit("containerd"), when: When::RuntimeTarballs },
+    lb(Shared(nc::HAPROXY_CONFIG), "/etc/haproxy/haproxy.cfg", Reload(&["haproxy"])),
+    lb(Shared(nc::HAPROXY_DROPIN), "/etc/systemd/system/haproxy.service.d/10-hardway.conf", Unit("haproxy")),
+    lb(Cert("kubernetes-ca"), "/etc/haproxy/kubernetes-ca.crt", Reload(&["haproxy"])),
+    lb(Shared(nc::LB_HELPER), "/usr/local/lib/hardway/hardway-lb", Nothing),
+    routed(Shared(nc::POD_ROUTES), "/etc/hardway/pod-routes", Restart(&["hardway-routes"])),
+    routed(Shared(nc::ROUTES_SCRIPT), "/usr/local/lib/hardway/routes.sh", Restart(&["hardway-routes"])),
+    routed(Shared(nc::ROUTES_UNIT), "/etc/systemd/system/hardway-routes.service", Unit("hardway-routes")),
+    every(Shared(nc::MODULES_LOAD), "/etc/modules-load.d/kubernetes.conf", Restart(&["systemd-modules-load"])),
+    every(Shared(nc::SYSCTL), "/etc/sysctl.d/99-kubernetes.conf", Restart(&["systemd-sysctl"])),
+    every(Own(nc::INSTALL_SCRIPT), "/usr/local/lib/hardway/install.sh", Install),
+    // Read at first boot only: a running node keeps the files it unpacked.
+    NodeFile { role: None, source: Own(nc::FETCH_SECRETS), path: "/usr/local/lib/hardway/fetch-secrets.sh", consumer: Nothing, when: When::SecretsArchive },
+    NodeFile { role: None, source: Shared(nc::SECRETS_CA), path: "/etc/hardway/secrets-ca.crt", consumer: Nothing, when: When::SecretsHttps },
 ];
 
 /// Whether the file a node gets at `path` is a secret (see `Source::is_secret`).
@@ -206,103 +227,47 @@ pub fn is_secret_path(path: &str) -> bool {
     NODE_FILES.iter().any(|f| f.path == path && f.source.is_secret())
 }
 
-/// What picks a node file up when it changes (for `hardway plan`): the units to restart (those the
-/// node runs; `daemon-reload` first for unit files), or a special action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Consumer {
-    /// Restart these units where the node runs them.
-    Restart(&'static [&'static str]),
-    /// A unit file (or drop-in) of this unit: daemon-reload, then restart it.
-    Unit(&'static str),
-    /// Read when used (CNI configs, crictl): nothing to restart.
-    Nothing,
-    /// Run the node's install.sh again (binaries, host setup; it restarts the node's units).
-    Install,
-    /// Reload these units where the node runs them (they take the change without dropping connections).
-    Reload(&'static [&'static str]),
-}
-
-use Consumer::{Install, Nothing, Reload, Restart, Unit};
-
-/// Node path -> what picks it up. Every path of NODE_FILES has a row (tested).
-#[rustfmt::skip]
-pub const CONSUMERS: &[(&str, Consumer)] = &[
-    // Every component's kubeconfig names the CA file (kubeconfigs.rs), so all of them read it.
-    ("/etc/kubernetes/pki/ca.crt", Restart(&["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"])),
-    ("/etc/kubernetes/pki/ca.key", Restart(&["kube-controller-manager"])),
-    ("/etc/kubernetes/pki/ca-signing.crt", Restart(&["kube-controller-manager"])),
-    ("/etc/kubernetes/pki/apiserver.crt", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/pki/apiserver.key", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/pki/apiserver-kubelet-client.crt", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/pki/apiserver-kubelet-client.key", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/pki/apiserver-etcd-client.crt", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/pki/apiserver-etcd-client.key", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/pki/etcd/ca.crt", Restart(&["etcd", "kube-apiserver"])),
-    ("/etc/kubernetes/pki/etcd/server.crt", Restart(&["etcd"])),
-    ("/etc/kubernetes/pki/etcd/server.key", Restart(&["etcd"])),
-    ("/etc/kubernetes/pki/etcd/peer.crt", Restart(&["etcd"])),
-    ("/etc/kubernetes/pki/etcd/peer.key", Restart(&["etcd"])),
-    ("/etc/kubernetes/pki/etcd/healthcheck-client.crt", Nothing),
-    ("/etc/kubernetes/pki/etcd/healthcheck-client.key", Nothing),
-    ("/etc/kubernetes/pki/front-proxy-ca.crt", Restart(&["kube-apiserver", "kube-controller-manager"])),
-    ("/etc/kubernetes/pki/front-proxy-client.crt", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/pki/front-proxy-client.key", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/pki/sa.key", Restart(&["kube-apiserver", "kube-controller-manager"])),
-    ("/etc/kubernetes/pki/sa.pub", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/encryption-config.yaml", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/controller-manager.conf", Restart(&["kube-controller-manager"])),
-    ("/etc/kubernetes/pki/kube-controller-manager.crt", Restart(&["kube-controller-manager"])),
-    ("/etc/kubernetes/pki/kube-controller-manager.key", Restart(&["kube-controller-manager"])),
-    ("/etc/kubernetes/scheduler.conf", Restart(&["kube-scheduler"])),
-    ("/etc/kubernetes/pki/kube-scheduler.crt", Restart(&["kube-scheduler"])),
-    ("/etc/kubernetes/pki/kube-scheduler.key", Restart(&["kube-scheduler"])),
-    ("/etc/kubernetes/kube-scheduler.yaml", Restart(&["kube-scheduler"])),
-    ("/etc/kubernetes/audit-policy.yaml", Restart(&["kube-apiserver"])),
-    ("/etc/kubernetes/kubelet.conf", Restart(&["kubelet", "kube-proxy"])),
-    ("/etc/kubernetes/bootstrap-kubelet.conf", Restart(&["kubelet"])),
-    ("/etc/kubernetes/kube-proxy.conf", Restart(&["kube-proxy"])),
-    ("/etc/kubernetes/pki/kube-proxy.crt", Restart(&["kube-proxy"])),
-    ("/etc/kubernetes/pki/kube-proxy.key", Restart(&["kube-proxy"])),
-    ("/var/lib/kubelet/pki/kubelet-client.crt", Restart(&["kubelet"])),
-    ("/var/lib/kubelet/pki/kubelet-client.key", Restart(&["kubelet"])),
-    ("/var/lib/kubelet/pki/kubelet.crt", Restart(&["kubelet"])),
-    ("/var/lib/kubelet/pki/kubelet.key", Restart(&["kubelet"])),
-    ("/var/lib/kubelet/config.yaml", Restart(&["kubelet"])),
-    ("/var/lib/kube-proxy/config.yaml", Restart(&["kube-proxy"])),
-    ("/etc/systemd/system/etcd.service", Unit("etcd")),
-    ("/etc/systemd/system/kube-apiserver.service", Unit("kube-apiserver")),
-    ("/etc/systemd/system/kube-controller-manager.service", Unit("kube-controller-manager")),
-    ("/etc/systemd/system/kube-scheduler.service", Unit("kube-scheduler")),
-    ("/etc/systemd/system/kubelet.service", Unit("kubelet")),
-    ("/etc/systemd/system/kube-proxy.service", Unit("kube-proxy")),
-    ("/etc/systemd/system/containerd.service", Unit("containerd")),
-    ("/etc/systemd/system/hardway-routes.service", Unit("hardway-routes")),
-    ("/etc/systemd/system/haproxy.service.d/10-hardway.conf", Unit("haproxy")),
-    ("/etc/haproxy/haproxy.cfg", Reload(&["haproxy"])),
-    ("/etc/haproxy/kubernetes-ca.crt", Reload(&["haproxy"])),
-    ("/usr/local/lib/hardway/hardway-lb", Nothing),
-    ("/etc/containerd/config.toml", Restart(&["containerd"])),
-    ("/etc/crictl.yaml", Nothing),
-    ("/etc/cni/net.d/10-bridge.conf", Nothing),
-    ("/etc/cni/net.d/99-loopback.conf", Nothing),
-    ("/etc/hardway/pod-routes", Restart(&["hardway-routes"])),
-    ("/usr/local/lib/hardway/routes.sh", Restart(&["hardway-routes"])),
-    ("/etc/modules-load.d/kubernetes.conf", Restart(&["systemd-modules-load"])),
-    ("/etc/sysctl.d/99-kubernetes.conf", Restart(&["systemd-sysctl"])),
-    ("/usr/local/lib/hardway/install.sh", Install),
-    // Read at first boot only: a running node keeps the files it unpacked.
-    ("/usr/local/lib/hardway/fetch-secrets.sh", Nothing),
-    ("/etc/hardway/secrets-ca.crt", Nothing),
-];
-
-/// The node path of the first table entry from `source` (the same source always lands at one path).
+/// The node path of the first table entry from `source` (the same source lands at one path on every
+/// node running Kubernetes components; a load balancer keeps its CA beside HAProxy: [`at_role`]).
 pub fn path_of(source: Source) -> Option<&'static str> {
     NODE_FILES.iter().find(|f| f.source == source).map(|f| f.path)
 }
 
+/// [`path_of`] for flags and configurations, which name only files the table places: a source no row
+/// has is a bug of the table.
+pub fn at(source: Source) -> Result<&'static str> {
+    path_of(source).ok_or_else(|| Error::internal("node files", format!("no node gets {source:?}")))
+}
+
+/// The node path of `source` on nodes of `role`.
+pub fn at_role(role: Role, source: Source) -> Result<&'static str> {
+    NODE_FILES
+        .iter()
+        .find(|f| f.source == source && f.role == Some(role))
+        .map(|f| f.path)
+        .ok_or_else(|| Error::internal("node files", format!("no {role:?} node gets {source:?}")))
+}
+
+/// The kubernetes CA's trust bundle on every node that runs a Kubernetes component (every node
+/// kubeconfig names it).
+pub fn ca_file() -> Result<&'static str> {
+    at(Cert("kubernetes-ca"))
+}
+
+/// The files a node kubeconfig names (`on_node`): `(CA, certificate, key)`, or `None` for one that
+/// embeds its credentials.
+pub fn node_refs(
+    k: &crate::catalog::kubeconfigs::KubeconfigProfile,
+) -> Result<Option<(&'static str, &'static str, &'static str)>> {
+    if !k.on_node {
+        return Ok(None);
+    }
+    Ok(Some((ca_file()?, at(Cert(k.cert))?, at(Key(k.cert))?)))
+}
+
 /// What picks up the node file at `path` (None for a path no node gets).
 pub fn consumer(path: &str) -> Option<Consumer> {
-    CONSUMERS.iter().find(|(p, _)| *p == path).map(|(_, c)| *c)
+    NODE_FILES.iter().find(|f| f.path == path).map(|f| f.consumer)
 }
 
 #[cfg(test)]
@@ -349,13 +314,11 @@ mod tests {
         }
     }
 
+    /// One path, one consumer: the rows that place a file at the same path agree on what picks it up.
     #[test]
-    fn every_node_file_has_a_consumer_and_every_consumer_a_file() {
+    fn rows_of_one_path_agree_on_its_consumer() {
         for f in NODE_FILES {
-            assert!(consumer(f.path).is_some(), "{}: what restarts when it changes?", f.path);
-        }
-        for (p, _) in CONSUMERS {
-            assert!(NODE_FILES.iter().any(|f| f.path == *p), "{p}: no node gets it");
+            assert_eq!(consumer(f.path), Some(f.consumer), "{}", f.path);
         }
     }
 
@@ -363,7 +326,8 @@ mod tests {
     /// sources; one embedding its credentials is never placed on a node.
     #[test]
     fn node_kubeconfigs_find_their_files_on_the_same_nodes() {
-        use crate::catalog::kubeconfigs::{CA, KUBECONFIGS};
+        use crate::catalog::kubeconfigs::KUBECONFIGS;
+        let ca = ca_file().unwrap();
         // Whether the nodes that get `f` also get `path` from `source`.
         let beside = |f: &NodeFile, path: &str, source: Source| {
             NODE_FILES.iter().any(|g| {
@@ -376,14 +340,13 @@ mod tests {
         for f in NODE_FILES {
             let named = match f.source {
                 // Names the node's CA only (its credential is a token).
-                BootstrapKubeconfig => vec![(CA, Cert("kubernetes-ca"))],
+                BootstrapKubeconfig => vec![(ca, Cert("kubernetes-ca"))],
                 Kubeconfig(name) => {
                     let k = KUBECONFIGS.iter().find(|k| k.name == name).unwrap();
-                    let refs = k
-                        .on_node
-                        .as_ref()
+                    let (ca, cert, key) = node_refs(k)
+                        .unwrap()
                         .unwrap_or_else(|| panic!("{name} embeds credentials but goes to {}", f.path));
-                    vec![(CA, Cert("kubernetes-ca")), (refs.cert, Cert(k.cert)), (refs.key, Key(k.cert))]
+                    vec![(ca, Cert("kubernetes-ca")), (cert, Cert(k.cert)), (key, Key(k.cert))]
                 }
                 _ => continue,
             };

@@ -50,6 +50,9 @@ pub fn secrets_archive(node: &str) -> String {
     format!("secrets/{node}.tar")
 }
 
+/// On a worker: the kubelet's `resolvConf`, a link install.sh makes to the host's upstream resolvers.
+pub const RESOLV_CONF: &str = "/etc/kubernetes/resolv.conf";
+
 /// On the node: what install.sh reached, "ok" or "failed: STEP" (index.json `nodeHealth`).
 pub const NODE_STATUS: &str = "/var/lib/hardway/status";
 

@@ -2,7 +2,7 @@
 
 use super::kubeconfig::Kubeconfig;
 use super::seed::Secrets;
-use crate::catalog::kubeconfigs::{self, KubeconfigProfile, BOOTSTRAP as PROFILE};
+use crate::catalog::kubeconfigs::{KubeconfigProfile, BOOTSTRAP as PROFILE};
 use crate::catalog::paths;
 use crate::error::Result;
 use crate::fmt::templates;
@@ -135,7 +135,7 @@ pub fn kubeconfigs(t: &Topology, tokens: &[Token]) -> Result<Vec<Kubeconfig>> {
                 server => t.endpoint_url(),
                 user => user,
                 context => format!("kubelet-bootstrap@{}", t.name),
-                ca_file => kubeconfigs::CA,
+                ca_file => crate::catalog::node_files::ca_file()?,
                 token => tok.value(),
             },
         )?;

@@ -2,6 +2,7 @@
 //! kernel modules and sysctls, HAProxy, pod routes) and each node's own kubelet config and CNI bridge.
 
 use crate::bundle::{Bundle, MODE_EXEC, MODE_PUBLIC};
+use crate::catalog::node_files::{self, Source::*};
 use crate::catalog::{flags, paths};
 use crate::error::{Error, Result};
 use crate::fmt::templates;
@@ -23,22 +24,28 @@ fn json(v: &serde_json::Value) -> Result<String> {
 
 /// Adds the configuration files every node of a role shares.
 pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
-    let api = |a: &str| minijinja::context! { api => a };
     b.add(
         paths::SCHEDULER_CONFIG,
-        templates::render("kube-scheduler.yaml.j2", api(flags::SCHEDULER_CONFIG_API))?,
+        templates::render(
+            "kube-scheduler.yaml.j2",
+            minijinja::context! {
+                api => flags::SCHEDULER_CONFIG_API,
+                kubeconfig => node_files::at(Kubeconfig("kube-scheduler"))?,
+            },
+        )?,
         MODE_PUBLIC,
     )?;
     b.add(paths::AUDIT_POLICY, templates::render("audit-policy.yaml.j2", minijinja::context! {})?, MODE_PUBLIC)?;
     for (path, kubeconfig, note) in [
         (
             paths::KUBE_PROXY_CONFIG,
-            "/etc/kubernetes/kube-proxy.conf",
+            node_files::at(Kubeconfig("kube-proxy"))?,
             "as system:kube-proxy (certificate from the bundle)",
         ),
         (
             paths::KUBE_PROXY_CONFIG_BOOTSTRAP,
-            "/etc/kubernetes/kubelet.conf",
+            // The kubelet's own kubeconfig, which a bootstrapping kubelet writes there.
+            node_files::at(Kubeconfig("kubelet"))?,
             "with the node's own bootstrapped credentials (no key from the bundle on bootstrap workers)",
         ),
     ] {
@@ -136,7 +143,16 @@ fn haproxy_config(t: &Topology) -> Result<String> {
         })
         .collect();
     let bind = if t.service_cidr.is_ipv6() { format!(":::{}", t.port) } else { format!("*:{}", t.port) };
-    templates::render("haproxy.cfg.j2", minijinja::context! { cluster => t.name, bind => bind, servers => servers })
+    templates::render(
+        "haproxy.cfg.j2",
+        minijinja::context! {
+            cluster => t.name,
+            bind => bind,
+            servers => servers,
+            ca_file => node_files::at_role(Role::LoadBalancer, Cert("kubernetes-ca"))?,
+            lb_helper => node_files::at(Shared(paths::LB_HELPER))?,
+        },
+    )
 }
 
 /// Adds the node's own configuration files: a worker's kubelet config and CNI bridge.
@@ -156,6 +172,10 @@ pub fn add_node(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> {
                     pod_cidr => pod_cidr.to_string(),
                     bootstrap => n.bootstraps(),
                     fail_cgroup_v1 => t.fail_cgroup_v1,
+                    client_ca_file => node_files::ca_file()?,
+                    resolv_conf => paths::RESOLV_CONF,
+                    tls_cert_file => node_files::at(Cert("kubelet-server"))?,
+                    tls_key_file => node_files::at(Key("kubelet-server"))?,
                 },
             )?,
             MODE_PUBLIC,

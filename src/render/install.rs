@@ -2,9 +2,9 @@
 //! with sha256 (or, for preinstalled binaries, where each one is), and the packages it needs.
 
 use crate::bundle::{Bundle, MODE_EXEC};
-use crate::catalog::node_files::{Source, NODE_FILES};
+use crate::catalog::node_files::Source;
 use crate::catalog::paths;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fmt::escape::shell_word as shq;
 use crate::fmt::templates;
 use crate::model::{Arch, BinarySource, ImageArchive, Node, Role, Runtime, Topology};
@@ -289,15 +289,12 @@ struct Install<'a> {
     fetch_secrets: Option<&'static str>,
     sysctl_file: &'static str,
     status: &'static str,
+    resolv_conf: &'static str,
 }
 
 /// Adds `nodes/<name>/install.sh`.
 pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> {
-    let sysctl_file = NODE_FILES
-        .iter()
-        .find(|f| f.source == Source::Shared(paths::SYSCTL))
-        .map(|f| f.path)
-        .ok_or_else(|| Error::internal("install.sh", "no node path for the sysctl file"))?;
+    let sysctl_file = crate::catalog::node_files::at(Source::Shared(paths::SYSCTL))?;
     let install = Install {
         node: &n.name,
         cluster: &t.name,
@@ -317,6 +314,7 @@ pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> 
             .flatten(),
         sysctl_file,
         status: paths::NODE_STATUS,
+        resolv_conf: paths::RESOLV_CONF,
     };
     b.add(paths::node_path(&n.name, paths::INSTALL_SCRIPT), templates::render("install.sh.j2", install)?, MODE_EXEC)
 }

@@ -2,7 +2,8 @@
 //! the node's files for kubeconfigs used on nodes, embedding the credentials for the others).
 
 use super::pki::{Issued, Pki};
-use crate::catalog::kubeconfigs::{self, KubeconfigProfile, Server, KUBECONFIGS};
+use crate::catalog::kubeconfigs::{KubeconfigProfile, Server, KUBECONFIGS};
+use crate::catalog::node_files;
 use crate::catalog::paths;
 use crate::error::Result;
 use crate::fmt::templates;
@@ -53,7 +54,7 @@ fn render_one(t: &Topology, p: &'static KubeconfigProfile, cert: &Issued, ca_pem
             user => user,
             groups => groups,
             context => format!("{}@{}", user, t.name),
-            refs => p.on_node.as_ref().map(|r| minijinja::context! { ca => kubeconfigs::CA, cert => r.cert, key => r.key }),
+            refs => node_files::node_refs(p)?.map(|(ca, cert, key)| minijinja::context! { ca => ca, cert => cert, key => key }),
             ca_data => b64(ca_pem),
             cert_data => b64(&cert.cert_pem),
             key_data => if cert.key_redacted { cert.key_pem.trim_end().to_string() } else { b64(&cert.key_pem) },

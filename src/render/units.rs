@@ -3,6 +3,7 @@
 
 use crate::bundle::{Bundle, MODE_PUBLIC};
 use crate::catalog::flags::{self, Component};
+use crate::catalog::node_files::{self, Source, Source::*};
 use crate::catalog::paths;
 use crate::error::{Error, Result};
 use crate::fmt::escape::systemd_word;
@@ -31,13 +32,17 @@ impl Flags {
         self.args.push(systemd_word(&format!("--{name}={value}")));
         Ok(self)
     }
+    /// A flag naming a node file: its path is the node-file table's for `source`.
+    fn file(&mut self, name: &str, source: Source) -> Result<&mut Flags> {
+        self.add(name, node_files::at(source)?)
+    }
 }
 
 #[derive(Serialize, Default)]
 struct Unit {
     comment: String,
     description: String,
-    documentation: &'static str,
+    documentation: String,
     after: Vec<&'static str>,
     wants: Vec<&'static str>,
     requires: Vec<&'static str>,
@@ -59,16 +64,15 @@ fn etcd_unit(t: &Topology, n: &Node) -> Result<String> {
         .nodes_with(Role::Etcd)
         .map(|m| format!("{}={}", m.name, net::url(&m.internal_ip.to_string(), 2380)))
         .collect();
-    let pki = "/etc/kubernetes/pki/etcd";
     let mut f = Flags::new(Component::Etcd, t);
     f.add("name", &n.name)?
         .add("data-dir", "/var/lib/etcd")?
-        .add("cert-file", format!("{pki}/server.crt"))?
-        .add("key-file", format!("{pki}/server.key"))?
-        .add("peer-cert-file", format!("{pki}/peer.crt"))?
-        .add("peer-key-file", format!("{pki}/peer.key"))?
-        .add("trusted-ca-file", format!("{pki}/ca.crt"))?
-        .add("peer-trusted-ca-file", format!("{pki}/ca.crt"))?
+        .file("cert-file", Cert("etcd-server"))?
+        .file("key-file", Key("etcd-server"))?
+        .file("peer-cert-file", Cert("etcd-peer"))?
+        .file("peer-key-file", Key("etcd-peer"))?
+        .file("trusted-ca-file", Cert("etcd-ca"))?
+        .file("peer-trusted-ca-file", Cert("etcd-ca"))?
         .add("client-cert-auth", "true")?
         .add("peer-client-cert-auth", "true")?
         .add("listen-client-urls", format!("{ip},https://127.0.0.1:2379"))?
@@ -87,7 +91,7 @@ fn etcd_unit(t: &Topology, n: &Node) -> Result<String> {
             cluster.len()
         ),
         description: format!("etcd member {}", n.name),
-        documentation: "https://etcd.io/docs/",
+        documentation: "https://etcd.io/docs/".into(),
         after: vec!["network-online.target"],
         wants: vec!["network-online.target"],
         // A member is ready once it reached a quorum, which may take as long as the other members take
@@ -100,7 +104,6 @@ fn etcd_unit(t: &Topology, n: &Node) -> Result<String> {
 }
 
 fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
-    let pki = "/etc/kubernetes/pki";
     let etcd: Vec<String> = t.nodes_with(Role::Etcd).map(|m| net::url(&m.internal_ip.to_string(), 2379)).collect();
     let mut f = Flags::new(Component::ApiServer, t);
     f.add("advertise-address", n.internal_ip)?
@@ -109,31 +112,31 @@ fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
         .add("audit-log-maxbackup", 10)?
         .add("audit-log-maxsize", 100)?
         .add("audit-log-path", "/var/log/kubernetes/audit.log")?
-        .add("audit-policy-file", "/etc/kubernetes/audit-policy.yaml")?
+        .file("audit-policy-file", Shared(paths::AUDIT_POLICY))?
         .add("authorization-mode", "Node,RBAC")?
         .add("bind-address", "0.0.0.0")?
-        .add("client-ca-file", format!("{pki}/ca.crt"))?
+        .file("client-ca-file", Cert("kubernetes-ca"))?
         .add("enable-admission-plugins", "NodeRestriction")?
-        .add("encryption-provider-config", "/etc/kubernetes/encryption-config.yaml")?
-        .add("etcd-cafile", format!("{pki}/etcd/ca.crt"))?
-        .add("etcd-certfile", format!("{pki}/apiserver-etcd-client.crt"))?
-        .add("etcd-keyfile", format!("{pki}/apiserver-etcd-client.key"))?
+        .file("encryption-provider-config", Source::Encryption)?
+        .file("etcd-cafile", Cert("etcd-ca"))?
+        .file("etcd-certfile", Cert("apiserver-etcd-client"))?
+        .file("etcd-keyfile", Key("apiserver-etcd-client"))?
         .add("etcd-servers", etcd.join(","))?
-        .add("kubelet-certificate-authority", format!("{pki}/ca.crt"))?
-        .add("kubelet-client-certificate", format!("{pki}/apiserver-kubelet-client.crt"))?
-        .add("kubelet-client-key", format!("{pki}/apiserver-kubelet-client.key"))?
+        .file("kubelet-certificate-authority", Cert("kubernetes-ca"))?
+        .file("kubelet-client-certificate", Cert("apiserver-kubelet-client"))?
+        .file("kubelet-client-key", Key("apiserver-kubelet-client"))?
         .add("kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname")?
-        .add("proxy-client-cert-file", format!("{pki}/front-proxy-client.crt"))?
-        .add("proxy-client-key-file", format!("{pki}/front-proxy-client.key"))?
+        .file("proxy-client-cert-file", Cert("front-proxy-client"))?
+        .file("proxy-client-key-file", Key("front-proxy-client"))?
         .add("requestheader-allowed-names", "front-proxy-client")?
-        .add("requestheader-client-ca-file", format!("{pki}/front-proxy-ca.crt"))?
+        .file("requestheader-client-ca-file", Cert("front-proxy-ca"))?
         .add("requestheader-extra-headers-prefix", "X-Remote-Extra-")?
         .add("requestheader-group-headers", "X-Remote-Group")?
         .add("requestheader-username-headers", "X-Remote-User")?
         .add("secure-port", t.port)?
         .add("service-account-issuer", format!("https://kubernetes.default.svc.{}", t.dns_domain))?
-        .add("service-account-key-file", format!("{pki}/sa.pub"))?
-        .add("service-account-signing-key-file", format!("{pki}/sa.key"))?
+        .file("service-account-key-file", SaPub)?
+        .file("service-account-signing-key-file", SaKey)?
         .add("service-cluster-ip-range", t.service_cidr)?
         .add("service-node-port-range", "30000-32767")?
         // On stop: leave the kubernetes Service's endpoints at once, keep serving 5 s while every
@@ -141,8 +144,8 @@ fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
         // clients retry) and close within 2 s instead of holding watches for the request timeout (60 s).
         .add("shutdown-delay-duration", "5s")?
         .add("shutdown-send-retry-after", "true")?
-        .add("tls-cert-file", format!("{pki}/apiserver.crt"))?
-        .add("tls-private-key-file", format!("{pki}/apiserver.key"))?;
+        .file("tls-cert-file", Cert("apiserver"))?
+        .file("tls-private-key-file", Key("apiserver"))?;
     if t.bootstrap_enabled() {
         f.add("enable-bootstrap-token-auth", "true")?;
     }
@@ -156,7 +159,7 @@ fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
             etcd.join(" ")
         ),
         description: format!("Kubernetes API server on {}", n.name),
-        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/",
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/".into(),
         // Not After=etcd.service: etcd may wait minutes for its peers; the apiserver retries etcd itself.
         after: vec!["network-online.target"],
         wants: vec!["network-online.target"],
@@ -168,32 +171,31 @@ fn apiserver_unit(t: &Topology, n: &Node) -> Result<String> {
 }
 
 fn kcm_unit(t: &Topology) -> Result<String> {
-    let pki = "/etc/kubernetes/pki";
-    let kc = "/etc/kubernetes/controller-manager.conf";
+    let kc = node_files::at(Kubeconfig("kube-controller-manager"))?;
     let mut f = Flags::new(Component::ControllerManager, t);
     f.add("allocate-node-cidrs", "false")?
         .add("authentication-kubeconfig", kc)?
         .add("authorization-kubeconfig", kc)?
         .add("bind-address", "127.0.0.1")?
-        .add("client-ca-file", format!("{pki}/ca.crt"))?
+        .file("client-ca-file", Cert("kubernetes-ca"))?
         .add("cluster-cidr", t.pod_cidr)?
         .add("cluster-name", &t.name)?
         // Exactly one certificate (the CSR signer refuses a bundle); ca.crt is the trust bundle.
-        .add("cluster-signing-cert-file", format!("{pki}/ca-signing.crt"))?
-        .add("cluster-signing-key-file", format!("{pki}/ca.key"))?
+        .file("cluster-signing-cert-file", SigningCert("kubernetes-ca"))?
+        .file("cluster-signing-key-file", Key("kubernetes-ca"))?
         .add("controllers", "*,bootstrapsigner,tokencleaner")?
         .add("kubeconfig", kc)?
         .add("leader-elect", "true")?
-        .add("requestheader-client-ca-file", format!("{pki}/front-proxy-ca.crt"))?
-        .add("root-ca-file", format!("{pki}/ca.crt"))?
-        .add("service-account-private-key-file", format!("{pki}/sa.key"))?
+        .file("requestheader-client-ca-file", Cert("front-proxy-ca"))?
+        .file("root-ca-file", Cert("kubernetes-ca"))?
+        .file("service-account-private-key-file", SaKey)?
         .add("service-cluster-ip-range", t.service_cidr)?
         .add("use-service-account-credentials", "true")?
         .add("v", 2)?;
     render_unit(&Unit {
         comment: "kube-controller-manager, leader-elected across the controlplane nodes; pod ranges are hardway's (allocate-node-cidrs=false).".into(),
         description: "Kubernetes controller manager".into(),
-        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/",
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/".into(),
         after: vec!["kube-apiserver.service"],
         service: RESTART.to_vec(),
         exec: t.binary_path("kube-controller-manager"),
@@ -203,9 +205,9 @@ fn kcm_unit(t: &Topology) -> Result<String> {
 }
 
 fn scheduler_unit(t: &Topology) -> Result<String> {
-    let kc = "/etc/kubernetes/scheduler.conf";
+    let kc = node_files::at(Kubeconfig("kube-scheduler"))?;
     let mut f = Flags::new(Component::Scheduler, t);
-    f.add("config", "/etc/kubernetes/kube-scheduler.yaml")?
+    f.file("config", Shared(paths::SCHEDULER_CONFIG))?
         .add("authentication-kubeconfig", kc)?
         .add("authorization-kubeconfig", kc)?
         .add("bind-address", "127.0.0.1")?
@@ -213,7 +215,7 @@ fn scheduler_unit(t: &Topology) -> Result<String> {
     render_unit(&Unit {
         comment: "kube-scheduler, leader-elected across the controlplane nodes.".into(),
         description: "Kubernetes scheduler".into(),
-        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/",
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/".into(),
         after: vec!["kube-apiserver.service"],
         service: RESTART.to_vec(),
         exec: t.binary_path("kube-scheduler"),
@@ -226,7 +228,7 @@ fn containerd_unit(t: &Topology) -> Result<String> {
     render_unit(&Unit {
         comment: "containerd from its release tarball (the upstream unit).".into(),
         description: "containerd container runtime".into(),
-        documentation: "https://containerd.io",
+        documentation: "https://containerd.io".into(),
         after: vec!["network.target", "local-fs.target"],
         service: vec![
             "ExecStartPre=-/sbin/modprobe overlay",
@@ -247,11 +249,12 @@ fn containerd_unit(t: &Topology) -> Result<String> {
 
 fn kubelet_unit(t: &Topology, n: &Node) -> Result<String> {
     let mut f = Flags::new(Component::Kubelet, t);
-    f.add("config", "/var/lib/kubelet/config.yaml")?;
+    f.file("config", Own(paths::KUBELET_CONFIG))?;
     if n.bootstraps() {
-        f.add("bootstrap-kubeconfig", "/etc/kubernetes/bootstrap-kubelet.conf")?;
+        f.file("bootstrap-kubeconfig", BootstrapKubeconfig)?;
     }
-    f.add("kubeconfig", "/etc/kubernetes/kubelet.conf")?
+    // A bootstrapping kubelet writes this file itself, at the path the table gives the bundle's one.
+    f.file("kubeconfig", Kubeconfig("kubelet"))?
         .add("hostname-override", &n.name)?
         .add("node-ip", n.internal_ip)?
         .add("v", 2)?;
@@ -263,7 +266,7 @@ fn kubelet_unit(t: &Topology, n: &Node) -> Result<String> {
             if n.bootstraps() { "certificates by TLS bootstrap" } else { "certificates from the bundle" }
         ),
         description: format!("Kubernetes kubelet on {}", n.name),
-        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/",
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/".into(),
         // Wants, not Requires (as kubeadm's and KTHW's kubelet units): a containerd that fails once
         // must not stop the kubelet for good; the kubelet retries until containerd is back.
         after: vec!["containerd.service"],
@@ -277,11 +280,11 @@ fn kubelet_unit(t: &Topology, n: &Node) -> Result<String> {
 
 fn kube_proxy_unit(t: &Topology, n: &Node) -> Result<String> {
     let mut f = Flags::new(Component::KubeProxy, t);
-    f.add("config", "/var/lib/kube-proxy/config.yaml")?.add("hostname-override", &n.name)?.add("v", 2)?;
+    f.file("config", Shared(paths::KUBE_PROXY_CONFIG))?.add("hostname-override", &n.name)?.add("v", 2)?;
     render_unit(&Unit {
         comment: format!("kube-proxy on {} (iptables mode).", n.name),
         description: format!("Kubernetes kube-proxy on {}", n.name),
-        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-proxy/",
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-proxy/".into(),
         after: vec!["network-online.target"],
         wants: vec!["network-online.target"],
         service: vec!["Restart=always", "RestartSec=10"],
@@ -330,11 +333,11 @@ pub fn add_shared(t: &Topology, b: &mut Bundle) -> Result<()> {
             render_unit(&Unit {
                 comment: "Routes to the pod ranges of the other workers (pod-to-pod traffic across nodes).".into(),
                 description: "hardway pod network routes".into(),
-                documentation: "file:/etc/hardway/pod-routes",
+                documentation: format!("file:{}", node_files::at(Shared(paths::POD_ROUTES))?),
                 after: vec!["network-online.target"],
                 wants: vec!["network-online.target"],
                 service: vec!["Type=oneshot", "RemainAfterExit=yes"],
-                exec: "/usr/local/lib/hardway/routes.sh".into(),
+                exec: node_files::at(Shared(paths::ROUTES_SCRIPT))?.into(),
                 ..Default::default()
             })?,
             MODE_PUBLIC,

@@ -10,11 +10,10 @@ use crate::catalog::node_files::{path_of, Source};
 use crate::catalog::{certs, paths};
 use std::collections::BTreeSet;
 
+/// What a TLS-bootstrapped kubelet writes itself, beside the bundle's kubelet files: the certificate
+/// it uses now, and every client and serving pair it has had (kubelet's certificate manager names).
 const KUBELET_PKI_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
-/// What a TLS-bootstrapped kubelet wrote itself (client and serving pairs, its kubeconfig).
 const KUBELET_OWN: &str = "/var/lib/kubelet/pki/kubelet-client-*.pem /var/lib/kubelet/pki/kubelet-server-*.pem";
-const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
-const LB_HELPER: &str = "/usr/local/lib/hardway/hardway-lb";
 
 fn node_path(source: Source) -> &'static str {
     path_of(source).unwrap_or_default()
@@ -90,9 +89,10 @@ impl Ctx<'_> {
                 format!("{action} {node}'s apiserver in the load balancer {lb}"),
                 Some(&lb),
             );
-            s = s.command(format!("{LB_HELPER} {action} {node}"));
+            let helper = node_path(Source::Shared(paths::LB_HELPER));
+            s = s.command(format!("{helper} {action} {node}"));
             if action == "ready" {
-                s = s.wait(format!("{LB_HELPER} wait-up {node} 5"), 180);
+                s = s.wait(format!("{helper} wait-up {node} 5"), 180);
             }
             self.steps.push(s);
         }
@@ -184,7 +184,7 @@ pub(super) fn steps(o: &Side, n: &Side, nodes: &[NodePlan], other: &[FileChange]
         for u in &p.reload {
             s.commands.push(format!("systemctl reload {u}.service"));
         }
-        s = s.wait(format!("{LB_HELPER} status | grep -q ' UP$'"), 120);
+        s = s.wait(format!("{} status | grep -q ' UP$'", node_path(Source::Shared(paths::LB_HELPER))), 120);
         c.steps.push(s);
     }
     workers(&mut c, &changed, version_change);
@@ -318,16 +318,17 @@ fn workers(c: &mut Ctx, changed: &[&NodePlan], version_change: bool) {
                 );
             }
             let mut s = c.node_step(Stage::Workers, title, p);
+            let kubelet_conf = node_path(Source::Kubeconfig("kubelet"));
             if boots && endpoint_changes {
                 // The kubeconfig the kubelet wrote itself names the endpoint it bootstrapped against.
                 s.commands.push(format!(
-                    "sed -i 's#server: {}#server: {}#' {KUBELET_CONF}",
+                    "sed -i 's#server: {}#server: {}#' {kubelet_conf}",
                     c.o.index.api_server.url, c.n.index.api_server.url
                 ));
             }
             if boots && signing_changes {
                 // Re-issue under the new signing CA: the kubelet bootstraps again with its (fresh) token.
-                s.commands.push(format!("rm -f {KUBELET_OWN} {KUBELET_CONF}"));
+                s.commands.push(format!("rm -f {KUBELET_OWN} {kubelet_conf}"));
                 s.commands.push("systemctl restart kubelet.service".into());
                 c.steps.push(s);
                 c.steps.push(approve_serving(c, Stage::Workers, &p.name, "new serving certificate"));

@@ -126,9 +126,9 @@ done
 
 # kubelet resolvConf: systemd-resolved's upstreams (its 127.0.0.53 stub would loop through CoreDNS).
 if [ -f /run/systemd/resolve/resolv.conf ]; then
-  ln -sfn /run/systemd/resolve/resolv.conf /etc/kubernetes/resolv.conf
+  ln -sfn /run/systemd/resolve/resolv.conf '/etc/kubernetes/resolv.conf'
 else
-  ln -sfn /etc/resolv.conf /etc/kubernetes/resolv.conf
+  ln -sfn /etc/resolv.conf '/etc/kubernetes/resolv.conf'
 fi
 
 # Units in dependency order; restart, not start: a distribution unit of the same name may already run.
