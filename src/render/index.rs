@@ -4,6 +4,7 @@
 use super::bootstrap::Token;
 use super::kubeconfig::Kubeconfig;
 use super::pki::Pki;
+use super::record::NodeRecord;
 use crate::bundle::index::*;
 use crate::catalog::paths;
 use crate::error::{Error, Result};
@@ -14,71 +15,56 @@ use crate::model::{BinarySource, KubeletCredentials, Role, Topology};
 pub struct Records<'a> {
     pub pki: &'a Pki,
     pub kcs: &'a [Kubeconfig],
-    /// Per node, the files it gets (moved into the index).
-    pub node_files: Vec<Vec<Placed>>,
-    /// Per node: (plain, gzip) user-data bytes.
-    pub user_data_sizes: &'a [(usize, usize)],
-    /// Per node: the gzip level of its user-data.
-    pub user_data_levels: &'a [u8],
-    /// Per node: its secrets archive (`secrets.delivery: archive`).
-    pub archives: Vec<Option<ArchiveEntry>>,
+    /// Per node, in topology order, its record (moved into the index).
+    pub nodes: Vec<NodeRecord<'a>>,
     pub tokens: &'a [Token],
     pub manifests: &'a [String],
     pub redacted: bool,
 }
 
-fn nodes(
-    t: &Topology,
-    node_files: Vec<Vec<Placed>>,
-    sizes: &[(usize, usize)],
-    levels: &[u8],
-    archives: Vec<Option<ArchiveEntry>>,
-) -> Vec<NodeEntry> {
-    t.nodes
-        .iter()
-        .zip(node_files)
-        .zip(sizes.iter().zip(levels))
-        .zip(archives)
-        .map(|(((n, files), ((plain, gz), level)), archive)| NodeEntry {
-            secrets_archive: archive,
-            name: n.name.to_string(),
-            roles: n.roles.iter().map(|r| r.as_str().to_string()).collect(),
-            internal_ip: n.internal_ip.to_string(),
-            external_ip: n.external_ip.map(|i| i.to_string()),
-            pod_cidr: n.pod_cidr.map(|c| c.to_string()),
-            arch: n.arch.as_str().into(),
-            binaries: match n.binaries {
-                BinarySource::Download => "download",
-                BinarySource::Preinstalled => "preinstalled",
+fn node_entry(r: NodeRecord<'_>) -> NodeEntry {
+    let n = r.node;
+    let (plain, gzip, level) = r.user_data;
+    NodeEntry {
+        secrets_archive: r.archive,
+        name: n.name.to_string(),
+        roles: n.roles.iter().map(|r| r.as_str().to_string()).collect(),
+        internal_ip: n.internal_ip.to_string(),
+        external_ip: n.external_ip.map(|i| i.to_string()),
+        pod_cidr: n.pod_cidr.map(|c| c.to_string()),
+        arch: n.arch.as_str().into(),
+        binaries: match n.binaries {
+            BinarySource::Download => "download",
+            BinarySource::Preinstalled => "preinstalled",
+        }
+        .into(),
+        files: r.files,
+        directories: r.dirs,
+        user_data: paths::user_data_plain(&n.name),
+        user_data_bytes: plain,
+        user_data_gzip: paths::user_data_gzip(&n.name),
+        user_data_gzip_bytes: gzip,
+        user_data_gzip_level: level,
+        units: r.units.into_iter().map(String::from).collect(),
+        downloads: r
+            .downloads
+            .into_iter()
+            .map(|d| DownloadEntry {
+                component: d.component.into(),
+                version: d.version,
+                sha256_source: if d.sha256.is_empty() { d.sums_url } else { "topology".into() },
+                sha256: (!d.sha256.is_empty()).then_some(d.sha256),
+                url: d.url,
+            })
+            .collect(),
+        kubelet_credentials: n.has(Role::Worker).then(|| {
+            match n.kubelet_credentials {
+                KubeletCredentials::Certificates => "certificates",
+                KubeletCredentials::Bootstrap => "bootstrap",
             }
-            .into(),
-            files,
-            directories: super::placement::dirs_for(t, n),
-            user_data: paths::user_data_plain(&n.name),
-            user_data_bytes: *plain,
-            user_data_gzip: paths::user_data_gzip(&n.name),
-            user_data_gzip_bytes: *gz,
-            user_data_gzip_level: *level,
-            units: super::units::node_units(t, n).into_iter().map(String::from).collect(),
-            downloads: super::install::downloads(t, n)
-                .into_iter()
-                .map(|d| DownloadEntry {
-                    component: d.component.into(),
-                    version: d.version,
-                    sha256_source: if d.sha256.is_empty() { d.sums_url } else { "topology".into() },
-                    sha256: (!d.sha256.is_empty()).then_some(d.sha256),
-                    url: d.url,
-                })
-                .collect(),
-            kubelet_credentials: n.has(Role::Worker).then(|| {
-                match n.kubelet_credentials {
-                    KubeletCredentials::Certificates => "certificates",
-                    KubeletCredentials::Bootstrap => "bootstrap",
-                }
-                .to_string()
-            }),
-        })
-        .collect()
+            .to_string()
+        }),
+    }
 }
 
 fn pki_state(t: &Topology) -> Result<PkiState> {
@@ -118,7 +104,7 @@ fn etcd(t: &Topology) -> Etcd {
 }
 
 pub fn build(t: &Topology, r: Records<'_>) -> Result<Vec<u8>> {
-    let Records { pki, kcs, node_files, user_data_sizes, user_data_levels, archives, tokens, manifests, redacted } = r;
+    let Records { pki, kcs, nodes, tokens, manifests, redacted } = r;
     let mut certificates = Vec::with_capacity(pki.certs.len());
     for c in &pki.certs {
         let (cert, key) = c.paths();
@@ -160,7 +146,7 @@ pub fn build(t: &Topology, r: Records<'_>) -> Result<Vec<u8>> {
             kubernetes_service_ip: t.kubernetes_service_ip().map(|i| i.to_string()),
             cluster_dns: t.cluster_dns_ip().map(|i| i.to_string()),
         },
-        nodes: nodes(t, node_files, user_data_sizes, user_data_levels, archives),
+        nodes: nodes.into_iter().map(node_entry).collect(),
         certificates,
         kubeconfigs: kcs
             .iter()

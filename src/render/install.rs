@@ -207,7 +207,7 @@ fn unit_binaries(t: &Topology, n: &Node) -> Vec<Binary> {
 }
 
 /// What else must be on the node: found on PATH or at the absolute path.
-fn other_binaries(t: &Topology, n: &Node) -> Vec<&'static str> {
+fn other_binaries(t: &Topology, n: &Node, downloads: &[Download]) -> Vec<&'static str> {
     let mut r = Vec::new();
     if n.has(Role::LoadBalancer) {
         r.push("haproxy");
@@ -225,7 +225,7 @@ fn other_binaries(t: &Topology, n: &Node) -> Vec<&'static str> {
             r.push("ctr");
         }
     }
-    if n.binaries == BinarySource::Preinstalled && !downloads(t, n).is_empty() {
+    if n.binaries == BinarySource::Preinstalled && !downloads.is_empty() {
         r.push("curl");
     }
     r
@@ -276,14 +276,14 @@ struct Install<'a> {
     cluster: &'a str,
     version: String,
     roles: String,
-    dirs: Vec<super::placement::PlacedDir>,
-    downloads: Vec<Download>,
+    dirs: &'a [crate::bundle::index::PlacedDir],
+    downloads: &'a [Download],
     preinstalled: bool,
     binaries: Vec<Binary>,
     search: String,
     required: Vec<&'static str>,
     worker: bool,
-    units: Vec<&'static str>,
+    units: &'a [&'static str],
     images: Vec<ImageImport>,
     /// `secrets.delivery: archive`: the script that obtains, checks and unpacks the node's secrets.
     fetch_secrets: Option<&'static str>,
@@ -292,22 +292,30 @@ struct Install<'a> {
     resolv_conf: &'static str,
 }
 
+/// What install.sh says of a node that its record (`render::record`) computed once: its directories,
+/// downloads and units.
+pub struct Planned<'a> {
+    pub dirs: &'a [crate::bundle::index::PlacedDir],
+    pub downloads: &'a [Download],
+    pub units: &'a [&'static str],
+}
+
 /// Adds `nodes/<name>/install.sh`.
-pub fn add_install_script(t: &Topology, n: &Node, b: &mut Bundle) -> Result<()> {
+pub fn add_install_script(t: &Topology, n: &Node, r: Planned<'_>, b: &mut Bundle) -> Result<()> {
     let sysctl_file = crate::catalog::node_files::at(Source::Shared(paths::SYSCTL))?;
     let install = Install {
         node: &n.name,
         cluster: &t.name,
         version: t.version.to_string(),
         roles: n.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
-        dirs: super::placement::dirs_for(t, n),
-        downloads: downloads(t, n),
+        dirs: r.dirs,
+        downloads: r.downloads,
         preinstalled: n.binaries == BinarySource::Preinstalled,
         binaries: unit_binaries(t, n),
         search: SEARCH_PATH.join(" "),
-        required: other_binaries(t, n),
+        required: other_binaries(t, n, r.downloads),
         worker: n.has(Role::Worker),
-        units: super::units::node_units(t, n),
+        units: r.units,
         images: image_imports(t, n),
         fetch_secrets: matches!(t.secrets, crate::model::SecretDelivery::Archive(_))
             .then(|| crate::catalog::node_files::path_of(Source::Own(paths::FETCH_SECRETS)))

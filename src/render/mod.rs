@@ -15,6 +15,7 @@ pub mod kubeconfig;
 pub mod pki;
 pub mod placement;
 pub mod readme;
+pub mod record;
 pub mod redact;
 pub mod seed;
 pub mod units;
@@ -26,6 +27,7 @@ use crate::catalog::paths;
 use crate::error::{Error, Result};
 use crate::model::{SecretDelivery, SecretsSource, Topology};
 use rayon::prelude::*;
+use record::NodeRecord;
 use seed::Secrets;
 
 /// How to render.
@@ -149,16 +151,16 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options, pinned: Option<&[Str
     host::add_shared(t, &mut b)?;
     units::add_shared(t, &mut b)?;
 
-    // Each node's own files, then which files each node gets, then its user-data: per node, on
-    // every thread of the pool, collected in node order.
-    let own = t
-        .nodes
+    // Each node's record (directories, downloads, units, packages), its own files, then which files
+    // it gets, then its user-data: per node, on every thread of the pool, collected in node order.
+    let mut records: Vec<NodeRecord<'_>> = t.nodes.par_iter().map(|n| NodeRecord::new(t, n)).collect();
+    let own = records
         .par_iter()
-        .map(|n| {
+        .map(|r| {
             let mut nb = Bundle::new();
-            units::add_node(t, n, &mut nb)?;
-            host::add_node(t, n, &mut nb)?;
-            install::add_install_script(t, n, &mut nb)?;
+            units::add_node(t, r.node, &mut nb)?;
+            host::add_node(t, r.node, &mut nb)?;
+            install::add_install_script(t, r.node, r.planned(), &mut nb)?;
             Ok(nb)
         })
         .collect::<Result<Vec<Bundle>>>()?;
@@ -169,43 +171,35 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options, pinned: Option<&[Str
         b.add(paths::SECRETS_CA, ca_pem.as_str(), MODE_PUBLIC)?;
     }
     let kc_index = placement::KubeconfigIndex::new(&kcs);
-    let mut node_files = t
-        .nodes
+    let files = records
         .par_iter()
-        .map(|n| placement::files_for(t, n, &pki, &kc_index, &b, false))
+        .map(|r| placement::files_for(t, r.node, &pki, &kc_index, &b, false))
         .collect::<Result<Vec<_>>>()?;
-    let mut archives: Vec<Option<crate::bundle::index::ArchiveEntry>> = vec![None; t.nodes.len()];
+    for (r, files) in records.iter_mut().zip(files) {
+        r.files = files;
+    }
     if let SecretDelivery::Archive(source) = &t.secrets {
         let ca_file =
             crate::catalog::node_files::path_of(crate::catalog::node_files::Source::Shared(paths::SECRETS_CA))
                 .unwrap_or_default();
-        let built = t
-            .nodes
-            .par_iter()
-            .zip(&node_files)
-            .map(|(n, files)| archive::build(n, files, &b))
-            .collect::<Result<Vec<_>>>()?;
-        for (i, (n, a)) in t.nodes.iter().zip(built).enumerate() {
+        let built = records.par_iter().map(|r| archive::build(r.node, &r.files, &b)).collect::<Result<Vec<_>>>()?;
+        for (i, (r, a)) in records.iter_mut().zip(built).enumerate() {
             let digest = pinned.and_then(|p| p.get(i)).unwrap_or(&a.entry.sha256);
-            let script = archive::fetch_script(t, n, source, digest, ca_file)?;
-            b.add(paths::node_path(&n.name, paths::FETCH_SECRETS), script, MODE_EXEC)?;
+            let script = archive::fetch_script(t, r.node, source, digest, ca_file)?;
+            b.add(paths::node_path(&r.node.name, paths::FETCH_SECRETS), script, MODE_EXEC)?;
             b.add(a.entry.path.clone(), a.bytes, MODE_SECRET)?;
-            archives[i] = Some(a.entry);
+            r.archive = Some(a.entry);
         }
-        for (n, files) in t.nodes.iter().zip(node_files.iter_mut()) {
-            files.extend(placement::files_for(t, n, &pki, &kc_index, &b, true)?);
-            files.sort_by(|a, b| a.path.cmp(&b.path));
+        for r in records.iter_mut() {
+            r.files.extend(placement::files_for(t, r.node, &pki, &kc_index, &b, true)?);
+            r.files.sort_by(|a, b| a.path.cmp(&b.path));
         }
     }
-    let user_data = t
-        .nodes
-        .par_iter()
-        .zip(&node_files)
-        .map(|(n, files)| userdata::render(t, n, files, &b))
-        .collect::<Result<Vec<_>>>()?;
-    let sizes: Vec<(usize, usize)> = user_data.iter().map(|u| (u.plain.len(), u.gzip.len())).collect();
-    let levels: Vec<u8> = user_data.iter().map(|u| u.level).collect();
-    if let Some(e) = userdata::over_budget(t, &node_files, &b, &sizes) {
+    let user_data = records.par_iter().map(|r| userdata::render(t, r, &b)).collect::<Result<Vec<_>>>()?;
+    for (r, ud) in records.iter_mut().zip(&user_data) {
+        r.user_data = (ud.plain.len(), ud.gzip.len(), ud.level);
+    }
+    if let Some(e) = userdata::over_budget(t, &records, &b) {
         return Err(e);
     }
     for (n, ud) in t.nodes.iter().zip(user_data) {
@@ -215,10 +209,7 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options, pinned: Option<&[Str
     let records = index::Records {
         pki: &pki,
         kcs: &kcs,
-        node_files,
-        user_data_sizes: &sizes,
-        user_data_levels: &levels,
-        archives,
+        nodes: records,
         tokens: &tokens,
         manifests: &manifests,
         redacted: opts.redact,

@@ -4,11 +4,12 @@
 //! level 12 where level 9 is over `userData.budgetBytes`; mtime 0), checked against that budget.
 
 use super::placement::Placed;
+use super::record::NodeRecord;
 use crate::bundle::Bundle;
 use crate::catalog::paths;
 use crate::error::{Error, Result};
 use crate::fmt::templates;
-use crate::model::{KeyAlgorithm, Node, PodRoutes, Topology};
+use crate::model::{KeyAlgorithm, PodRoutes, Topology};
 use base64::Engine;
 use serde::Serialize;
 
@@ -66,7 +67,8 @@ fn is_shared(f: &Placed) -> bool {
 }
 
 /// Renders the user-data of node `n` from its file list, contents taken from the bundle.
-pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Result<UserData> {
+pub fn render(t: &Topology, r: &NodeRecord<'_>, bundle: &Bundle) -> Result<UserData> {
+    let (n, files) = (r.node, r.files.as_slice());
     let mut write_files = Vec::with_capacity(files.len());
     // With secrets.delivery: archive the secret files come in the node's archive, never here.
     let archived = matches!(t.secrets, crate::model::SecretDelivery::Archive(_));
@@ -81,10 +83,9 @@ pub fn render(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Resu
         };
         write_files.push(WriteFile { path: &f.path, owner: "root:root", permissions: &f.mode, encoding, content });
     }
-    let packages = super::install::packages(t, n);
-    let dirs = super::placement::dirs_for(t, n);
+    let packages = r.packages.clone();
     let bootcmd =
-        dirs.iter().map(|d| serde_saphyr::FlowSeq(vec!["install", "-d", "-m", d.mode.as_str(), &d.path])).collect();
+        r.dirs.iter().map(|d| serde_saphyr::FlowSeq(vec!["install", "-d", "-m", d.mode.as_str(), &d.path])).collect();
     let script = paths::node_path(&n.name, paths::INSTALL_SCRIPT);
     let install = files.iter().find(|f| f.source == script).ok_or_else(|| Error::internal(&n.name, "no install.sh"))?;
     // One command: install.sh enables and starts the units itself, only once every step before
@@ -140,15 +141,13 @@ pub fn gzip(bytes: &[u8], level: u8) -> Result<Vec<u8>> {
     })
 }
 
-pub fn over_budget(
-    t: &Topology,
-    node_files: &[Vec<Placed>],
-    bundle: &Bundle,
-    sizes: &[(usize, usize)],
-) -> Option<Error> {
+/// The error naming every node whose user-data is over its budget (with its largest files and the ways
+/// out), if any is.
+pub fn over_budget(t: &Topology, records: &[NodeRecord<'_>], bundle: &Bundle) -> Option<Error> {
     let mut lines = Vec::new();
-    for ((n, files), (plain, gz)) in t.nodes.iter().zip(node_files).zip(sizes) {
-        if *gz <= t.user_data_budget {
+    for r in records {
+        let (n, files, (plain, gz, _)) = (r.node, &r.files, r.user_data);
+        if gz <= t.user_data_budget {
             continue;
         }
         let archived = matches!(t.secrets, crate::model::SecretDelivery::Archive(_));
