@@ -4,28 +4,28 @@ use hardway::{Bundle, Secrets};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn bin() -> PathBuf {
+pub(crate) fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hardway"))
 }
 
 /// A fresh, empty temporary directory, removed when dropped.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub PathBuf);
 
 impl TempDir {
-    pub fn new(name: &str) -> TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
         let p = std::env::temp_dir().join(format!("hardway-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
-    pub fn join(&self, p: &str) -> PathBuf {
+    pub(crate) fn join(&self, p: &str) -> PathBuf {
         self.0.join(p)
     }
 }
@@ -36,23 +36,23 @@ impl Drop for TempDir {
     }
 }
 
-pub fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
-pub fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// Loads a topology file and a secret file and renders, as the CLI does.
-pub fn render_files(topology: &Path, secret: &Path) -> hardway::Result<Bundle> {
+pub(crate) fn render_files(topology: &Path, secret: &Path) -> hardway::Result<Bundle> {
     let checked = hardway::model::load("topology.yaml", &std::fs::read(topology).unwrap())?;
     let secrets = Secrets::parse(&std::fs::read(secret).unwrap()).unwrap();
     hardway::render(&checked.topology, &secrets)
 }
 
 /// Renders a topology given as text with a fixed test seed.
-pub fn render_text(yaml: &str, seed: u8) -> Bundle {
+pub(crate) fn render_text(yaml: &str, seed: u8) -> Bundle {
     let checked = hardway::model::load("t.yaml", yaml.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     hardway::render(&checked.topology, &Secrets::from_seed([seed; 32])).unwrap()
 }
@@ -60,7 +60,7 @@ pub fn render_text(yaml: &str, seed: u8) -> Bundle {
 /// `yaml` with its `pki.notBefore` three days before today: for checks by programs that judge the
 /// certificates by the clock (kubectl, etcd), which would otherwise fail once the fixture's certificates
 /// expired (2026-11-01 plus a year).
-pub fn valid_now(yaml: &str) -> String {
+pub(crate) fn valid_now(yaml: &str) -> String {
     let day = (time::OffsetDateTime::now_utc() - time::Duration::days(3))
         .format(&time::macros::format_description!("[year]-[month]-[day]T00:00:00Z"))
         .unwrap();
@@ -69,12 +69,12 @@ pub fn valid_now(yaml: &str) -> String {
     yaml.replace(fixed, &format!("notBefore: \"{day}\""))
 }
 
-pub fn demo_yaml() -> String {
+pub(crate) fn demo_yaml() -> String {
     std::fs::read_to_string(repo().join("examples/cluster.yaml")).unwrap()
 }
 
 /// Writes every file of the bundle under `dir` (test helper; the product uses `hardway::output`).
-pub fn write_bundle(b: &Bundle, dir: &Path) {
+pub(crate) fn write_bundle(b: &Bundle, dir: &Path) {
     hardway::io::write_dir(b, dir, &hardway::io::WriteOptions::force()).unwrap();
 }
 
@@ -85,7 +85,7 @@ fn skips_allowed() -> bool {
 }
 
 /// A real-program check that cannot run for `why`: fails, or with HARDWAY_ALLOW_SKIP=1 says SKIPPED.
-pub fn skip(why: &str) {
+pub(crate) fn skip(why: &str) {
     if !skips_allowed() {
         panic!("{why}: install it (see README, .ci/run) or set HARDWAY_ALLOW_SKIP=1 to skip this check");
     }
@@ -94,7 +94,7 @@ pub fn skip(why: &str) {
 
 /// Looks a real program up. When it is missing the test fails, or, with HARDWAY_ALLOW_SKIP=1, is
 /// skipped with a SKIPPED line on stderr.
-pub fn tool(name: &str) -> Option<PathBuf> {
+pub(crate) fn tool(name: &str) -> Option<PathBuf> {
     let found = if name.starts_with('/') {
         Some(PathBuf::from(name)).filter(|p| p.exists())
     } else {
@@ -111,7 +111,7 @@ pub fn tool(name: &str) -> Option<PathBuf> {
 }
 
 /// Whether private network namespaces work here (root, or user namespaces enabled).
-pub fn netns_ok() -> bool {
+pub(crate) fn netns_ok() -> bool {
     let ok = Command::new("unshare").args(["-n", "true"]).output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
         if !skips_allowed() {

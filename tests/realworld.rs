@@ -6,10 +6,10 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-pub const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
+pub(crate) const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
 
 /// Runs a support script inside a fresh network namespace with loopback up, bounded in time.
-pub fn in_netns(script: &str, args: &[&Path]) -> Value {
+pub(crate) fn in_netns(script: &str, args: &[&Path]) -> Value {
     let mut cmd = Command::new("timeout");
     cmd.args(["-k", "10", "240", "unshare", "-n", "sh", "-c", "ip link set lo up && exec python3 \"$@\"", "sh"])
         .arg(repo().join("tests/support").join(script))
@@ -19,7 +19,7 @@ pub fn in_netns(script: &str, args: &[&Path]) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{script}: bad JSON ({e}): {}", text(&o.stdout)))
 }
 
-pub fn have(tools: &[&str]) -> bool {
+pub(crate) fn have(tools: &[&str]) -> bool {
     tools.iter().all(|t| tool(t).is_some()) && netns_ok()
 }
 
@@ -108,7 +108,7 @@ fn kubectl_presents_the_bootstrap_token_of_the_secret() {
 
 /// Whether the etcd on PATH is the one kubeadm ships for the supported minors (3.6.x; Kubernetes
 /// 1.31+ needs 3.5.11 at least): `make test` puts the one tests/cluster/build.sh builds first on PATH.
-pub fn etcd_is_current() -> bool {
+pub(crate) fn etcd_is_current() -> bool {
     let o = run(Command::new("etcd").arg("--version"));
     let v = text(&o.stdout);
     let version = v.lines().find_map(|l| l.strip_prefix("etcd Version: ")).unwrap_or("").to_string();

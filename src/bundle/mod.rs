@@ -8,14 +8,19 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+/// Private keys, kubeconfigs with credentials, user-data: owner only.
 pub const MODE_SECRET: u32 = 0o600;
+/// Certificates, configuration, manifests.
 pub const MODE_PUBLIC: u32 = 0o644;
+/// Scripts.
 pub const MODE_EXEC: u32 = 0o755;
 
 /// A file of the bundle. Its `Debug` shows the size, never the bytes (keys, tokens).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The file's contents.
     pub bytes: Vec<u8>,
+    /// Its Unix mode (MODE_SECRET, MODE_PUBLIC or MODE_EXEC).
     pub mode: u32,
 }
 
@@ -32,6 +37,7 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// An empty bundle.
     pub fn new() -> Bundle {
         Bundle::default()
     }
@@ -59,22 +65,27 @@ impl Bundle {
         Ok(())
     }
 
+    /// The file at `path`.
     pub fn get(&self, path: &str) -> Option<&Entry> {
         self.files.get(path)
     }
 
+    /// Every file, in path order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
         self.files.iter()
     }
 
+    /// How many files.
     pub fn len(&self) -> usize {
         self.files.len()
     }
 
+    /// Whether it holds no file.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
 
+    /// The bytes of all files together.
     pub fn total_bytes(&self) -> usize {
         self.files.values().map(|e| e.bytes.len()).sum()
     }

@@ -2,14 +2,19 @@
 
 use crate::model::Role;
 
+/// Who signs a certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Issuer {
+    /// A CA: it signs itself.
     SelfSigned,
+    /// A leaf, signed by the CA of that profile name.
     Ca(&'static str),
 }
 
+/// A certificate's common name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Subject {
+    /// The same for every certificate of the profile.
     Fixed(&'static str),
     /// The node's name.
     NodeName,
@@ -17,13 +22,17 @@ pub enum Subject {
     NodePrefixed(&'static str),
 }
 
+/// An extended key usage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Usage {
+    /// TLS server.
     ServerAuth,
+    /// TLS client.
     ClientAuth,
 }
 
 impl Usage {
+    /// The name as index.json and openssl write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Usage::ServerAuth => "serverAuth",
@@ -32,8 +41,10 @@ impl Usage {
     }
 }
 
+/// Which subject alternative names a certificate gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SanRule {
+    /// None (clients and CAs).
     None,
     /// First service IP, kubernetes.default.svc.<domain> names, the endpoint, extra SANs, every
     /// controlplane address, 127.0.0.1 and localhost (and ::1 in IPv6 clusters).
@@ -44,36 +55,49 @@ pub enum SanRule {
     Kubelet,
 }
 
+/// How many certificates a profile makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
+    /// One for the cluster.
     Cluster,
+    /// One per node with the role.
     PerNode(Role),
     /// Per worker whose kubelet credentials come from the bundle (not TLS bootstrap).
     PerKubelet,
 }
 
 impl Scope {
+    /// Whether each node gets its own.
     pub fn is_per_node(self) -> bool {
         !matches!(self, Scope::Cluster)
     }
 }
 
+/// One row of the certificate table.
 #[derive(Debug)]
 pub struct CertProfile {
+    /// Profile name, also the file name (`pki/<name>.crt`).
     pub name: &'static str,
+    /// Who signs it.
     pub issuer: Issuer,
+    /// Its common name.
     pub subject: Subject,
+    /// Its organization (O), which Kubernetes reads as the group.
     pub org: Option<&'static str>,
     /// Extended key usages; empty for CAs only.
     pub usages: &'static [Usage],
+    /// Its subject alternative names.
     pub sans: SanRule,
+    /// One for the cluster or one per node.
     pub scope: Scope,
     /// Bundle directory for cluster-scoped certificates (per-node ones live in `nodes/<name>/pki`).
     pub dir: &'static str,
+    /// What it is for (the bundle README's table).
     pub purpose: &'static str,
 }
 
 impl CertProfile {
+    /// Whether it is a CA.
     pub fn is_ca(&self) -> bool {
         self.issuer == Issuer::SelfSigned
     }
@@ -112,6 +136,7 @@ pub const PROFILES: &[CertProfile] = &[
     CertProfile { name: "kubelet-server", issuer: Ca("kubernetes-ca"), subject: NodePrefixed("system:node:"), org: Some("system:nodes"), usages: SERVER, sans: S::Kubelet, scope: PerKubelet, dir: "pki", purpose: "kubelet serving certificate (port 10250), verified by the apiserver" },
 ];
 
+/// The profile of that name.
 pub fn find(name: &str) -> Option<&'static CertProfile> {
     PROFILES.iter().find(|p| p.name == name)
 }

@@ -1,13 +1,20 @@
 //! The table of every command-line flag hardway writes into a unit, with the Kubernetes minors that
 //! accept it, and the config API versions (plain data, checked by the tests below).
 
+/// A program whose unit takes flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component {
+    /// etcd.
     Etcd,
+    /// kube-apiserver.
     ApiServer,
+    /// kube-controller-manager.
     ControllerManager,
+    /// kube-scheduler.
     Scheduler,
+    /// kubelet.
     Kubelet,
+    /// kube-proxy.
     KubeProxy,
 }
 
@@ -15,9 +22,13 @@ pub enum Component {
 /// Kubernetes minors too, and every etcd flag listed is accepted by etcd 3.4, 3.5 and 3.6.
 #[derive(Debug)]
 pub struct Flag {
+    /// The program.
     pub component: Component,
+    /// The flag without its dashes.
     pub name: &'static str,
+    /// The first Kubernetes minor that accepts it.
     pub since: u32,
+    /// The last Kubernetes minor known to accept it.
     pub until: u32,
 }
 
@@ -147,7 +158,9 @@ pub fn accepts(component: Component, name: &str, minor: u32) -> bool {
 /// 1.29), KubeletConfiguration v1beta1, KubeProxyConfiguration v1alpha1, EncryptionConfiguration v1,
 /// audit Policy v1.
 pub const SCHEDULER_CONFIG_API: &str = "kubescheduler.config.k8s.io/v1";
+/// KubeletConfiguration's apiVersion.
 pub const KUBELET_CONFIG_API: &str = "kubelet.config.k8s.io/v1beta1";
+/// KubeProxyConfiguration's apiVersion.
 pub const KUBE_PROXY_CONFIG_API: &str = "kubeproxy.config.k8s.io/v1alpha1";
 
 #[cfg(test)]

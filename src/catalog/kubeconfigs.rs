@@ -1,6 +1,7 @@
 //! The kubeconfig table: who connects where with which certificate (plain data), and the bootstrap
 //! token kubeconfig's profile.
 
+/// Which server URL a kubeconfig names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Server {
     /// The cluster endpoint (load balancer): for clients off the controlplane nodes.
@@ -9,8 +10,10 @@ pub enum Server {
     Local,
 }
 
+/// One row of the kubeconfig table.
 #[derive(Debug)]
 pub struct KubeconfigProfile {
+    /// Profile name, also the file name (`<name>.kubeconfig`).
     pub name: &'static str,
     /// Certificate profile whose certificate and key the kubeconfig presents; its scope is the
     /// kubeconfig's scope.
@@ -19,12 +22,15 @@ pub struct KubeconfigProfile {
     /// kubeconfig names the node's files instead (`node_files::node_refs`: the CA, certificate and key
     /// reach the node once, as PEM, as kubeadm's kubelet.conf does); it is meant for the nodes only.
     pub on_node: bool,
+    /// The endpoint or the local apiserver.
     pub server: Server,
     /// Bundle directory for cluster-scoped kubeconfigs (per-node ones live in `nodes/<name>/`).
     pub dir: &'static str,
+    /// What it is for (the bundle README).
     pub purpose: &'static str,
 }
 
+/// Every kubeconfig hardway writes, but the bootstrap-token ones.
 #[rustfmt::skip]
 pub const KUBECONFIGS: &[KubeconfigProfile] = &[
     KubeconfigProfile { name: "admin", cert: "admin", on_node: false, server: Server::Endpoint, dir: "kubeconfigs", purpose: "Cluster admin kubeconfig (group kubeadm:cluster-admins, bound to cluster-admin)." },

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::model::Role;
 
+/// Where a node file's contents come from in the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     /// Certificate of a profile (the node's own for per-node profiles).
@@ -15,8 +16,11 @@ pub enum Source {
     SigningCert(&'static str),
     /// A kubeconfig of the kubeconfig table (the node's own for per-node ones).
     Kubeconfig(&'static str),
+    /// The service-account signing key.
     SaKey,
+    /// The service-account public keys (a trust bundle during a rotation).
     SaPub,
+    /// The EncryptionConfiguration.
     Encryption,
     /// A cluster-level configuration file, by bundle path.
     Shared(&'static str),
@@ -48,6 +52,7 @@ impl Source {
 /// When a table entry applies, beyond the role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
+    /// Whenever the node has the role.
     Always,
     /// containerd comes from its release tarball, so hardway supplies its unit.
     RuntimeTarballs,
@@ -81,15 +86,18 @@ pub enum Consumer {
 
 use Consumer::{Install, Nothing, Reload, Restart, Unit};
 
+/// One row of the node-file table: which nodes get which bundle file where, and what reads it.
 #[derive(Debug)]
 pub struct NodeFile {
     /// `None`: every node.
     pub role: Option<Role>,
+    /// The bundle file.
     pub source: Source,
     /// Absolute path on the node (kubeadm layout).
     pub path: &'static str,
     /// What picks the file up when it changes (rows with the same path agree: tested).
     pub consumer: Consumer,
+    /// A further condition.
     pub when: When,
 }
 
@@ -125,8 +133,11 @@ const fn every(source: Source, path: &'static str, consumer: Consumer) -> NodeFi
 pub struct NodeDir {
     /// `None`: every node.
     pub roles: &'static [Role],
+    /// Absolute path on the node.
     pub path: &'static str,
+    /// Its mode (0700 where private keys are).
     pub mode: u32,
+    /// A further condition.
     pub when: When,
 }
 

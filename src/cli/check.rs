@@ -3,7 +3,7 @@
 use crate::model::{Checked, Node, Role, Topology};
 
 /// What `check` says about the Kubernetes version and the nodes it needs.
-pub fn notes(t: &Topology) -> String {
+pub(crate) fn notes(t: &Topology) -> String {
     let mut s = String::new();
     if t.version.minor >= 35 && t.fail_cgroup_v1 != Some(false) {
         s.push_str(&format!(
@@ -20,7 +20,7 @@ pub fn notes(t: &Topology) -> String {
 }
 
 /// Every worker's pod range, saying which ones were allocated (hashed from the node's name).
-pub fn pod_ranges(t: &Topology) -> String {
+pub(crate) fn pod_ranges(t: &Topology) -> String {
     let workers: Vec<&Node> = t.nodes_with(Role::Worker).collect();
     if workers.is_empty() {
         return String::new();
@@ -37,7 +37,7 @@ pub fn pod_ranges(t: &Topology) -> String {
 /// When the leaves, the CA generations and the bootstrap tokens expire, measured at `at`; within 30 days,
 /// which field to change (README, Day 2). The second value lists what has already expired at `at`
 /// (then `check` fails).
-pub fn expiry(t: &Topology, at: time::OffsetDateTime) -> (String, Vec<String>) {
+pub(crate) fn expiry(t: &Topology, at: time::OffsetDateTime) -> (String, Vec<String>) {
     let day = |d: time::OffsetDateTime| crate::fmt::rfc3339(d).unwrap_or_default();
     let left = |end: time::OffsetDateTime| (end - at).whole_days();
     let state = |end: time::OffsetDateTime| {
@@ -116,7 +116,7 @@ pub fn expiry(t: &Topology, at: time::OffsetDateTime) -> (String, Vec<String>) {
     (s, expired)
 }
 
-pub fn summary(c: &Checked) -> String {
+pub(crate) fn summary(c: &Checked) -> String {
     let t = &c.topology;
     let count = |r: Role| t.nodes_with(r).count();
     let etcd = count(Role::Etcd);

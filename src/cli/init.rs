@@ -9,14 +9,14 @@ use crate::render::seed::Secrets;
 use std::path::Path;
 
 /// The example topology `init` writes (and `make demo` renders).
-pub const EXAMPLE_TOPOLOGY: &str = include_str!("../../examples/cluster.yaml");
+pub(crate) const EXAMPLE_TOPOLOGY: &str = include_str!("../../examples/cluster.yaml");
 const EXAMPLE_NOT_BEFORE: &str = "notBefore: \"2026-11-01T00:00:00Z\"";
 
-pub const SCHEMA_FILE: &str = "hardway.schema.json";
+pub(crate) const SCHEMA_FILE: &str = "hardway.schema.json";
 
 /// The example topology with `notBefore` set to `day_start` (today 00:00 UTC), pointing editors at the
 /// schema file `init` writes beside it.
-pub fn init_topology(day_start: time::OffsetDateTime) -> Result<String> {
+pub(crate) fn init_topology(day_start: time::OffsetDateTime) -> Result<String> {
     let ts = crate::fmt::rfc3339(day_start)?;
     if !EXAMPLE_TOPOLOGY.contains(EXAMPLE_NOT_BEFORE) {
         return Err(Error::internal("init", "example topology lost its notBefore line"));
@@ -27,7 +27,7 @@ pub fn init_topology(day_start: time::OffsetDateTime) -> Result<String> {
     ))
 }
 
-pub fn init(dir: &Path) -> Result<()> {
+pub(crate) fn init(dir: &Path) -> Result<()> {
     let out_err = |message: String| Error::Output { path: dir.display().to_string(), message };
     std::fs::create_dir_all(dir).map_err(|e| out_err(format!("cannot create: {e}")))?;
     let topo_path = dir.join("cluster.yaml");

@@ -66,6 +66,7 @@ enum Cmd {
     /// Print the JSON Schema of the topology file (for editors and CI validators), or with --index
     /// that of a bundle's index.json (for Terraform and CI readers).
     Schema {
+        /// The schema of a bundle's index.json instead of the topology's.
         #[arg(long)]
         index: bool,
     },

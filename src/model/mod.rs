@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use time::OffsetDateTime;
 
+/// Largest topology file read (10 MiB): a larger one is refused before parsing.
 pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 /// Upper bound for any validity period (100 years).
 pub const MAX_VALIDITY_DAYS: u32 = 36_500;
@@ -33,22 +34,36 @@ pub const MAX_ETCD_MEMBERS: usize = 7;
 /// Versions of the components that are not Kubernetes itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ComponentVersions {
+    /// etcd's version.
     pub etcd: String,
+    /// containerd's version.
     pub containerd: String,
+    /// runc's version.
     pub runc: String,
+    /// The CNI plugins' version.
     pub cni_plugins: String,
+    /// crictl's version.
     pub crictl: String,
+    /// The pause image's tag.
     pub pause: String,
 }
 
+/// Where the nodes' binaries come from (`binaries`, defaults filled in).
 #[derive(Clone, Debug)]
 pub struct Binaries {
+    /// `download` or `preinstalled` (a node may override it).
     pub source: BinarySource,
+    /// Kubernetes release binaries' base URL.
     pub base_url: String,
+    /// etcd release tarballs' base URL.
     pub etcd_base_url: String,
+    /// containerd, runc, CNI plugins and crictl releases' base URL.
     pub runtime_base_url: String,
+    /// Release tarballs or distribution packages for the container runtime.
     pub runtime: Runtime,
+    /// `component/arch` -> pinned sha256 hex.
     pub sha256: BTreeMap<String, String>,
+    /// Versions of the components around Kubernetes.
     pub versions: ComponentVersions,
     /// `binaries.paths`: where the units run a binary, when not /usr/local/bin.
     pub paths: BTreeMap<String, String>,
@@ -66,8 +81,11 @@ pub const UNIT_BINARIES: &[&str] = &[
     "containerd",
 ];
 
+/// Default `binaries.baseURL`.
 pub const DEFAULT_BASE_URL: &str = "https://dl.k8s.io/release";
+/// Default `binaries.etcdBaseURL`.
 pub const DEFAULT_ETCD_BASE_URL: &str = "https://github.com/etcd-io/etcd/releases/download";
+/// Default `binaries.runtimeBaseURL`.
 pub const DEFAULT_RUNTIME_BASE_URL: &str = "https://github.com";
 /// EC2's limit on raw user-data.
 pub const DEFAULT_USER_DATA_BUDGET: usize = 16_384;
@@ -86,16 +104,23 @@ pub const COMPONENTS: &[&str] = &[
     "crictl",
 ];
 
+/// What a node does in the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
+    /// kube-apiserver, kube-controller-manager, kube-scheduler.
     ControlPlane,
+    /// An etcd member.
     Etcd,
+    /// kubelet, kube-proxy, containerd: runs pods.
     Worker,
+    /// HAProxy in front of the apiservers.
     LoadBalancer,
 }
 
 impl Role {
+    /// Every role, in the order of `roles` lists.
     pub const ALL: [Role; 4] = [Role::ControlPlane, Role::Etcd, Role::Worker, Role::LoadBalancer];
+    /// The name as written in topologies and index.json.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::ControlPlane => "controlplane",
@@ -112,11 +137,14 @@ impl Role {
 /// A host named in a certificate or URL: an IP address or a DNS name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Host {
+    /// An IP address.
     Ip(IpAddr),
+    /// A DNS name.
     Dns(String),
 }
 
 impl Host {
+    /// The address or name as text (no brackets for IPv6).
     pub fn as_string(&self) -> String {
         match self {
             Host::Ip(ip) => ip.to_string(),
@@ -125,6 +153,7 @@ impl Host {
     }
 }
 
+/// A validated node.
 #[derive(Clone, Debug)]
 pub struct Node {
     pub(crate) name: Name,
@@ -144,18 +173,23 @@ pub struct Node {
 }
 
 impl Node {
+    /// Its name.
     pub fn name(&self) -> &Name {
         &self.name
     }
+    /// The address other nodes reach it at.
     pub fn internal_ip(&self) -> IpAddr {
         self.internal_ip
     }
+    /// Its address outside the cluster network, if any.
     pub fn external_ip(&self) -> Option<IpAddr> {
         self.external_ip
     }
+    /// Its roles, sorted, unique.
     pub fn roles(&self) -> &[Role] {
         &self.roles
     }
+    /// A worker's pod range.
     pub fn pod_cidr(&self) -> Option<Cidr> {
         self.pod_cidr
     }
@@ -171,9 +205,11 @@ impl Node {
     pub fn joins_etcd(&self) -> bool {
         self.has(Role::Etcd) && self.etcd_state == EtcdClusterState::Existing
     }
+    /// Whether the node has `role`.
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+    /// Its addresses: internal, then external.
     pub fn ips(&self) -> Vec<IpAddr> {
         let mut v = vec![self.internal_ip];
         v.extend(self.external_ip);
@@ -181,10 +217,14 @@ impl Node {
     }
 }
 
+/// A Kubernetes version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Version {
+    /// Major (1).
     pub major: u32,
+    /// Minor.
     pub minor: u32,
+    /// Patch.
     pub patch: u32,
 }
 
@@ -194,6 +234,7 @@ impl std::fmt::Display for Version {
     }
 }
 
+/// A validated topology: only `validate` makes one, so everything the render reads has been checked.
 #[derive(Clone, Debug)]
 pub struct Topology {
     pub(crate) name: Name,
@@ -256,46 +297,73 @@ pub enum SecretDelivery {
 /// Where a node obtains its secrets archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretsSource {
+    /// The operator's tool puts the archive on the node.
     File {
+        /// Where it appears.
         path: String,
+        /// How long the node waits for it.
         wait_seconds: u32,
     },
     /// `url` with `{cluster}` and `{node}` placeholders; `ca_pem` the only CA trusted for it.
     Https {
+        /// The archive's URL, `{cluster}` and `{node}` replaced.
         url: String,
+        /// The CA (PEM) trusted for the download, and no other.
         ca_pem: String,
     },
+    /// The node fetches the archive from S3 with the AWS CLI.
     S3 {
+        /// `s3://bucket/prefix/{node}.tar`.
         url: String,
+        /// An S3-compatible endpoint instead of AWS's.
         endpoint_url: Option<String>,
+        /// Delete the object once fetched and checked.
         delete_after_fetch: bool,
     },
 }
 
 /// Default of `secrets.source.file.path` and `waitSeconds`.
 pub const DEFAULT_SECRETS_FILE: &str = "/run/hardway/secrets.tar";
+/// Default `secrets.source.file.waitSeconds`.
 pub const DEFAULT_SECRETS_WAIT: u32 = 900;
 
 /// An encryption key: its name and the provider it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncryptionKey {
+    /// The key's name.
     pub name: String,
+    /// Its provider.
     pub provider: Provider,
 }
 
 /// The images the cluster runs besides the Kubernetes binaries, and archives workers import at boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Images {
+    /// The pod sandbox (pause) image.
     pub sandbox: String,
+    /// CoreDNS's image.
     pub coredns: String,
+    /// Archives every worker imports into containerd at boot.
     pub archives: Vec<ImageArchive>,
 }
 
 /// An image archive a worker imports: a file on the node, or a download with its sha256.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageArchive {
-    Path { path: String, sha256: Option<String> },
-    Url { url: String, sha256: String },
+    /// A file already on the node, checked against `sha256` when given.
+    Path {
+        /// Absolute path on the node.
+        path: String,
+        /// Its sha256 hex, checked before the import.
+        sha256: Option<String>,
+    },
+    /// A download, checked against `sha256`.
+    Url {
+        /// Where install.sh downloads it from.
+        url: String,
+        /// Its sha256 hex, checked after the download.
+        sha256: String,
+    },
 }
 
 impl ImageArchive {
@@ -315,18 +383,23 @@ pub const IMAGE_ARCHIVE_DIR: &str = "/var/lib/hardway/images";
 
 /// Read access for library users; inside the crate the fields are used directly.
 impl Topology {
+    /// The cluster's name.
     pub fn name(&self) -> &Name {
         &self.name
     }
+    /// Every node, in topology order.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
+    /// The Kubernetes version.
     pub fn version(&self) -> Version {
         self.version
     }
+    /// The algorithm of every key.
     pub fn key_algorithm(&self) -> KeyAlgorithm {
         self.key_algorithm
     }
+    /// The start of CA generation 1 (`pki.notBefore`).
     pub fn not_before(&self) -> OffsetDateTime {
         self.not_before
     }
@@ -339,12 +412,15 @@ impl Topology {
     pub fn leaf_validity(&self) -> (OffsetDateTime, OffsetDateTime) {
         (self.leaf_not_before, self.leaf_not_before + time::Duration::days(i64::from(self.cert_validity_days)))
     }
+    /// The CA generation that signs the leaves.
     pub fn signing_ca(&self) -> u32 {
         self.signing_ca
     }
+    /// The CA generations every trust bundle carries, the signing one first.
     pub fn trusted_cas(&self) -> &[u32] {
         &self.trusted_cas
     }
+    /// The largest gzipped user-data a node may get, in bytes.
     pub fn user_data_budget(&self) -> usize {
         self.user_data_budget
     }
@@ -356,6 +432,7 @@ impl Topology {
         self.kubelet_credentials == KubeletCredentials::Bootstrap || self.nodes.iter().any(Node::bootstraps)
     }
 
+    /// The nodes with `role`, in topology order.
     pub fn nodes_with(&self, role: Role) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(move |n| n.has(role))
     }
@@ -372,9 +449,11 @@ impl Topology {
     pub fn binary_path(&self, name: &str) -> String {
         self.binaries.paths.get(name).cloned().unwrap_or_else(|| format!("/usr/local/bin/{name}"))
     }
+    /// `https://ENDPOINT:PORT`, the server URL of kubeconfigs used off the control plane.
     pub fn endpoint_url(&self) -> String {
         net::url(&self.endpoint.as_string(), self.port)
     }
+    /// `https://127.0.0.1:PORT`, the server URL of kubeconfigs of components beside an apiserver.
     pub fn local_url(&self) -> String {
         net::url("127.0.0.1", self.port)
     }
@@ -383,7 +462,9 @@ impl Topology {
 /// A validated topology plus the warnings (legal but risky choices) found on the way.
 #[derive(Debug)]
 pub struct Checked {
+    /// The topology.
     pub topology: Topology,
+    /// Legal but risky choices.
     pub warnings: Vec<Problem>,
 }
 

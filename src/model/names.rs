@@ -15,6 +15,7 @@ impl Name {
         is_dns_label(s).then(|| Name(s.to_string()))
     }
 
+    /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -40,12 +40,15 @@ impl Cidr {
         Cidr { addr: from_bits(bits, v6), prefix }
     }
 
+    /// The network address.
     pub fn addr(&self) -> IpAddr {
         self.addr
     }
+    /// The prefix length.
     pub fn prefix(&self) -> u8 {
         self.prefix
     }
+    /// Whether it is an IPv6 range.
     pub fn is_ipv6(&self) -> bool {
         self.addr.is_ipv6()
     }
@@ -81,6 +84,7 @@ impl Cidr {
         Some(from_bits(self.network_bits() + n, self.is_ipv6()))
     }
 
+    /// Whether `ip` is in the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
         ip.is_ipv6() == self.is_ipv6() && {
             let b = to_bits(ip);
@@ -88,6 +92,7 @@ impl Cidr {
         }
     }
 
+    /// Whether the ranges share an address.
     pub fn overlaps(&self, other: &Cidr) -> bool {
         self.is_ipv6() == other.is_ipv6()
             && self.network_bits() <= other.last_bits()

@@ -10,16 +10,24 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "hardway topology")]
 pub struct RawTopology {
+    /// The cluster: name, Kubernetes version, API endpoint, network, kubelet credentials.
     pub cluster: RawCluster,
+    /// Certificates and keys: validity, key algorithm, renewal and rotation settings.
     pub pki: RawPki,
+    /// Encryption at rest of Secrets: the provider and key names (the keys come from the seed).
     pub encryption: RawEncryption,
+    /// The machines, each with its roles and addresses.
     pub nodes: Vec<RawNode>,
+    /// Where binaries come from and which versions.
     #[serde(default)]
     pub binaries: RawBinaries,
+    /// User-data limits.
     #[serde(default, rename = "userData")]
     pub user_data: RawUserData,
+    /// Images and image archives (air-gapped clusters).
     #[serde(default)]
     pub images: RawImages,
+    /// How secret files reach the nodes.
     #[serde(default)]
     pub secrets: RawSecrets,
 }
@@ -36,11 +44,14 @@ pub struct RawSecrets {
     pub source: Option<RawSecretsSource>,
 }
 
+/// Where a node's secret files travel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SecretsDelivery {
+    /// In the user-data with every other file (its readers read the keys).
     #[default]
     Inline,
+    /// In a per-node archive, fetched at boot and checked against the digest the user-data pins.
     Archive,
 }
 
@@ -57,6 +68,7 @@ pub struct RawSecretsSource {
     pub s3: Option<RawS3Source>,
 }
 
+/// An archive the operator's tool puts on the node.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawFileSource {
@@ -68,6 +80,7 @@ pub struct RawFileSource {
     pub wait_seconds: Option<u32>,
 }
 
+/// An archive the node downloads over HTTPS.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawHttpsSource {
@@ -78,6 +91,7 @@ pub struct RawHttpsSource {
     pub ca_file: String,
 }
 
+/// An archive the node fetches from S3 (or an S3-compatible store).
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawS3Source {
@@ -125,6 +139,7 @@ pub struct RawImageArchive {
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawBinaries {
+    /// `download` (default) or `preinstalled`.
     #[serde(default)]
     pub source: BinarySource,
     /// Kubernetes release binaries: `{baseURL}/v{version}/bin/linux/{arch}/{name}`.
@@ -136,12 +151,14 @@ pub struct RawBinaries {
     /// containerd, runc, CNI plugins and crictl release files, laid out as on GitHub releases.
     #[serde(rename = "runtimeBaseURL", default)]
     pub runtime_base_url: Option<String>,
+    /// Where containerd, runc and the CNI plugins come from: release `tarballs` (default) or distribution `packages`.
     #[serde(default)]
     pub runtime: Runtime,
     /// `component/arch` -> sha256 hex. Absent ones are fetched from the checksum files published
     /// beside the downloads.
     #[serde(default)]
     pub sha256: BTreeMap<String, String>,
+    /// Versions of etcd, containerd, runc, CNI plugins, crictl and pause (default: what kubeadm ships for the Kubernetes minor).
     #[serde(default)]
     pub versions: RawComponentVersions,
     /// Absolute paths of binaries the units run, by name (e.g. `etcd: /usr/bin/etcd`), for images
@@ -151,17 +168,25 @@ pub struct RawBinaries {
     pub paths: BTreeMap<String, String>,
 }
 
+/// Versions of the components around Kubernetes; absent ones default to the Kubernetes minor's.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawComponentVersions {
+    /// etcd, e.g. 3.6.8.
     pub etcd: Option<String>,
+    /// containerd, e.g. 2.3.7.
     pub containerd: Option<String>,
+    /// runc, e.g. 1.4.4.
     pub runc: Option<String>,
+    /// CNI plugins, e.g. 1.9.1.
     pub cni_plugins: Option<String>,
+    /// crictl, e.g. 1.36.0.
     pub crictl: Option<String>,
+    /// The pause image's tag, e.g. 3.10.2 (the default sandbox image).
     pub pause: Option<String>,
 }
 
+/// User-data limits.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawUserData {
@@ -169,12 +194,17 @@ pub struct RawUserData {
     pub budget_bytes: Option<usize>,
 }
 
+/// The cluster as a whole.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawCluster {
+    /// The cluster's name (kubeconfigs' cluster and context names, index.json).
     pub name: String,
+    /// The Kubernetes version, e.g. 1.36.3 (a supported minor).
     pub kubernetes_version: String,
+    /// How clients reach the apiservers.
     pub api_server: RawApiServer,
+    /// Address ranges and DNS.
     pub network: RawNetwork,
     /// How kubelets get their credentials (default `certificates`); overridable per node.
     #[serde(default)]
@@ -182,8 +212,8 @@ pub struct RawCluster {
     /// In bootstrap mode: one token per node (default) or one shared by all.
     #[serde(default)]
     pub bootstrap_tokens: BootstrapTokens,
-    /// When bootstrap tokens stop working (RFC 3339 UTC). Default: 24 hours after the leaf
-    /// certificates' notBefore.
+    /// When bootstrap tokens stop working (RFC 3339 UTC). Default: 24 hours after `pki.notBefore`
+    /// (never moved by a renewal's `leafNotBefore`).
     #[serde(default)]
     pub bootstrap_tokens_expire: Option<String>,
     /// A new number gives every bootstrap token a new value (for workers that join later).
@@ -201,6 +231,7 @@ pub struct RawCluster {
     pub restrict_oom_score_adj: bool,
 }
 
+/// How workers' kubelets get their credentials.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KubeletCredentials {
@@ -211,6 +242,7 @@ pub enum KubeletCredentials {
     Bootstrap,
 }
 
+/// How many bootstrap tokens TLS-bootstrapped workers share.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum BootstrapTokens {
     /// One token per worker: revocable per node, and user-data differs per node anyway.
@@ -223,13 +255,16 @@ pub enum BootstrapTokens {
     Shared,
 }
 
+/// The API endpoint.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawApiServer {
+    /// Host name or IP in every kubeconfig's server URL (a load balancer, or one controller).
     pub endpoint: String,
     /// 1-65535, default 6443.
     #[serde(default = "default_port")]
     pub port: i64,
+    /// More names and addresses for the apiserver certificate.
     #[serde(default, rename = "extraSANs")]
     pub extra_sans: Vec<String>,
 }
@@ -238,15 +273,19 @@ fn default_port() -> i64 {
     6443
 }
 
+/// The cluster's address ranges and DNS.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNetwork {
+    /// Services' virtual IP range, e.g. 10.32.0.0/24.
     #[serde(rename = "serviceCIDR")]
     #[schemars(with = "String")]
     pub service_cidr: CidrText,
+    /// All pods' addresses, e.g. 10.200.0.0/16; each worker gets a part.
     #[serde(rename = "podCIDR")]
     #[schemars(with = "String")]
     pub pod_cidr: CidrText,
+    /// The cluster DNS domain (default cluster.local).
     #[serde(rename = "dnsDomain", default = "default_dns_domain")]
     pub dns_domain: String,
     /// Prefix length of each worker's pod range when allocated automatically (default /24, IPv6 /64).
@@ -260,6 +299,7 @@ pub struct RawNetwork {
     pub pod_routes: PodRoutes,
 }
 
+/// How pods on different workers reach each other.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PodRoutes {
@@ -274,7 +314,9 @@ pub enum PodRoutes {
 /// A CIDR as written: one string, or a list (dual-stack, which validation refuses with its own message).
 #[derive(Debug)]
 pub enum CidrText {
+    /// One range.
     One(String),
+    /// A list of ranges.
     List(Vec<String>),
 }
 
@@ -317,15 +359,19 @@ fn default_dns_domain() -> String {
     "cluster.local".into()
 }
 
+/// Certificates and keys.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawPki {
     /// Start of CA generation 1, and of the leaves unless `leafNotBefore`.
     pub not_before: String,
+    /// How long each CA generation is valid (default 3650 days).
     #[serde(default = "default_ca_days")]
     pub ca_validity_days: u32,
+    /// How long each leaf certificate is valid (default 365 days).
     #[serde(default = "default_cert_days")]
     pub cert_validity_days: u32,
+    /// The algorithm of every key (default ecdsa-p256).
     #[serde(default)]
     pub key_algorithm: KeyAlgorithm,
     /// Renewal: every leaf certificate re-issued from this instant, with the same keys.
@@ -348,6 +394,7 @@ pub struct RawPki {
     pub service_account_keys: Option<RawServiceAccountKeys>,
 }
 
+/// Which service-account key generations sign and are trusted.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawServiceAccountKeys {
@@ -366,6 +413,7 @@ fn default_cert_days() -> u32 {
     365
 }
 
+/// Encryption at rest of Secrets.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEncryption {
@@ -381,18 +429,24 @@ pub struct RawEncryption {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawKey {
+    /// A key under `encryption.provider`.
     Name(String),
+    /// A key under a provider of its own.
     WithProvider(RawKeySpec),
 }
 
+/// A key with its own provider.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawKeySpec {
+    /// The key's name (its material comes from the seed and the name).
     pub name: String,
+    /// Its provider.
     pub provider: Provider,
 }
 
 impl RawKey {
+    /// The key's name.
     pub fn name(&self) -> &str {
         match self {
             RawKey::Name(n) => n,
@@ -401,17 +455,24 @@ impl RawKey {
     }
 }
 
+/// One machine.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNode {
+    /// Its name: host name, certificate CN of its kubelet, and file names in the bundle.
     pub name: String,
+    /// The address the other nodes reach it at.
     #[serde(rename = "internalIP")]
     pub internal_ip: String,
+    /// An address outside the cluster network (added to its certificates' SANs).
     #[serde(rename = "externalIP", default)]
     pub external_ip: Option<String>,
+    /// Any of controlplane, etcd, worker, loadbalancer.
     pub roles: Vec<String>,
+    /// A worker's pod range (default: allocated from podCIDR in node order).
     #[serde(rename = "podCIDR", default)]
     pub pod_cidr: Option<String>,
+    /// amd64 (default) or arm64.
     #[serde(default)]
     pub arch: Arch,
     /// Overrides `binaries.source` for this node.
@@ -427,6 +488,7 @@ pub struct RawNode {
     pub etcd_initial_cluster_state: Option<EtcdClusterState>,
 }
 
+/// How an etcd member starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EtcdClusterState {
@@ -438,6 +500,7 @@ pub enum EtcdClusterState {
 }
 
 impl EtcdClusterState {
+    /// The value of etcd's `--initial-cluster-state`.
     pub fn as_str(self) -> &'static str {
         match self {
             EtcdClusterState::New => "new",
@@ -449,20 +512,26 @@ impl EtcdClusterState {
 // ---------------------------------------------------------------------------------------------
 // Validated form.
 
+/// The algorithm of every key hardway derives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum KeyAlgorithm {
+    /// ECDSA on P-256 (small: fits user-data budgets).
     #[default]
     #[serde(rename = "ecdsa-p256")]
     EcdsaP256,
+    /// RSA, 2048 bits.
     #[serde(rename = "rsa-2048")]
     Rsa2048,
+    /// RSA, 3072 bits.
     #[serde(rename = "rsa-3072")]
     Rsa3072,
+    /// RSA, 4096 bits.
     #[serde(rename = "rsa-4096")]
     Rsa4096,
 }
 
 impl KeyAlgorithm {
+    /// The name as written in topologies.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
@@ -473,16 +542,21 @@ impl KeyAlgorithm {
     }
 }
 
+/// An EncryptionConfiguration provider.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
+    /// XSalsa20 and Poly1305 (Kubernetes' recommended local provider).
     #[default]
     Secretbox,
+    /// AES-GCM (Kubernetes: rotate a key before about 200,000 writes).
     Aesgcm,
+    /// AES-CBC (not recommended: vulnerable to padding-oracle attacks).
     Aescbc,
 }
 
 impl Provider {
+    /// The provider's name in the EncryptionConfiguration.
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Secretbox => "secretbox",
@@ -492,6 +566,7 @@ impl Provider {
     }
 }
 
+/// How a node gets its binaries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BinarySource {
@@ -502,6 +577,7 @@ pub enum BinarySource {
     Preinstalled,
 }
 
+/// Where the container runtime's binaries come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Runtime {
@@ -512,15 +588,19 @@ pub enum Runtime {
     Packages,
 }
 
+/// A node's CPU architecture.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
+    /// x86-64.
     #[default]
     Amd64,
+    /// 64-bit ARM.
     Arm64,
 }
 
 impl Arch {
+    /// The name in release URLs.
     pub fn as_str(self) -> &'static str {
         match self {
             Arch::Amd64 => "amd64",

@@ -12,13 +12,21 @@ use super::Version;
 /// Kubernetes minor (cri-tools releases one per minor).
 #[derive(Debug)]
 pub struct Minor {
+    /// The Kubernetes minor (1.x).
     pub minor: u32,
+    /// etcd's version kubeadm ships for it.
     pub etcd: &'static str,
+    /// The pause image's tag.
     pub pause: &'static str,
+    /// CoreDNS's image tag.
     pub coredns: &'static str,
+    /// crictl's version.
     pub crictl: &'static str,
+    /// containerd's version.
     pub containerd: &'static str,
+    /// runc's version.
     pub runc: &'static str,
+    /// The CNI plugins' version.
     pub cni_plugins: &'static str,
 }
 
@@ -32,6 +40,7 @@ pub const MINORS: &[Minor] = &[
     Minor { minor: 37, etcd: "3.7.0",  pause: "3.10.2", coredns: "v1.14.6", crictl: "1.37.0", containerd: "2.3.7", runc: "1.4.4", cni_plugins: "1.9.1" },
 ];
 
+/// The row of `v`'s minor, if supported.
 pub fn lookup(v: Version) -> Option<&'static Minor> {
     if v.major != 1 {
         return None;
@@ -39,10 +48,12 @@ pub fn lookup(v: Version) -> Option<&'static Minor> {
     MINORS.iter().find(|m| m.minor == v.minor)
 }
 
+/// Whether hardway supports `v`'s minor.
 pub fn is_supported(v: Version) -> bool {
     lookup(v).is_some()
 }
 
+/// "1.33, 1.34, ..." for error messages.
 pub fn supported_list() -> String {
     MINORS.iter().map(|m| format!("1.{}", m.minor)).collect::<Vec<_>>().join(", ")
 }

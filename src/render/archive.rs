@@ -13,7 +13,9 @@ use serde::Serialize;
 
 /// A node's secrets archive.
 pub struct Archive {
+    /// The tar archive.
     pub bytes: Vec<u8>,
+    /// What index.json says of it.
     pub entry: ArchiveEntry,
 }
 

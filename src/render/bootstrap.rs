@@ -14,7 +14,9 @@ static PROFILE_REF: &KubeconfigProfile = &PROFILE;
 /// A bootstrap token `id.secret` ([a-z0-9]{6}.[a-z0-9]{16}), for one worker or shared by all.
 #[derive(Clone, Serialize)]
 pub struct Token {
+    /// The public half (6 characters).
     pub id: String,
+    /// The secret half (16 characters).
     pub secret: String,
     /// `None` for the shared token.
     pub node: Option<String>,
@@ -27,6 +29,7 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
+    /// `id.secret`, as a kubeconfig carries it.
     pub fn value(&self) -> String {
         format!("{}.{}", self.id, self.secret)
     }

@@ -26,6 +26,7 @@ pub fn key_bytes(secrets: &Secrets, key: &EncryptionKey) -> Result<[u8; 32]> {
     secrets.derive(&format!("encryption/{}/{}", key.provider.as_str(), key.name))
 }
 
+/// The EncryptionConfiguration (keys derived from the seed, or placeholders when `redact`).
 pub fn render(t: &Topology, secrets: &Secrets, redact: bool) -> Result<String> {
     let mut blocks: Vec<ProviderBlock> = Vec::new();
     for k in &t.encryption_keys {

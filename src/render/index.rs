@@ -13,12 +13,17 @@ use crate::model::{BinarySource, KubeletCredentials, Role, Topology};
 
 /// What the render made that index.json describes.
 pub struct Records<'a> {
+    /// Every certificate.
     pub pki: &'a Pki,
+    /// Every kubeconfig.
     pub kcs: &'a [Kubeconfig],
     /// Per node, in topology order, its record (moved into the index).
     pub nodes: Vec<NodeRecord<'a>>,
+    /// The bootstrap tokens.
     pub tokens: &'a [Token],
+    /// Manifest paths in apply order.
     pub manifests: &'a [String],
+    /// A redacted render.
     pub redacted: bool,
 }
 
@@ -103,6 +108,7 @@ fn etcd(t: &Topology) -> Etcd {
     }
 }
 
+/// index.json's bytes.
 pub fn build(t: &Topology, r: Records<'_>) -> Result<Vec<u8>> {
     let Records { pki, kcs, nodes, tokens, manifests, redacted } = r;
     let mut certificates = Vec::with_capacity(pki.certs.len());

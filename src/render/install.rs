@@ -13,14 +13,19 @@ use serde::Serialize;
 /// A download of the install script.
 #[derive(Serialize, Debug, Clone)]
 pub struct Download {
+    /// "kubelet", "etcd", "containerd", "image-archive", ...
     pub component: &'static str,
+    /// Its version.
     pub version: String,
+    /// "amd64" or "arm64".
     pub arch: &'static str,
+    /// Where it comes from.
     pub url: String,
     /// File name in the script's temporary directory.
     pub file: String,
     /// Pinned in the topology, or empty: then taken from `sums_url`.
     pub sha256: String,
+    /// Where its published sha256 is, when the topology pins none.
     pub sums_url: String,
     /// Shell commands that install the verified file.
     pub install: Vec<String>,
@@ -295,8 +300,11 @@ struct Install<'a> {
 /// What install.sh says of a node that its record (`render::record`) computed once: its directories,
 /// downloads and units.
 pub struct Planned<'a> {
+    /// Directories with their modes.
     pub dirs: &'a [crate::bundle::index::PlacedDir],
+    /// What it downloads.
     pub downloads: &'a [Download],
+    /// Units it enables and starts, in order.
     pub units: &'a [&'static str],
 }
 

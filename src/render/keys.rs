@@ -109,10 +109,12 @@ impl Key {
         Ok(Key { alg, inner: Inner::RsaStandIn { bits, label: label.to_string(), n }, public })
     }
 
+    /// "ecdsa-p256", "rsa-2048", ...
     pub fn algorithm_name(&self) -> &'static str {
         self.alg.as_str()
     }
 
+    /// Whether it is an RSA key.
     pub fn is_rsa(&self) -> bool {
         matches!(self.inner, Inner::Rsa(_) | Inner::RsaStandIn { .. })
     }

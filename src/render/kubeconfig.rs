@@ -13,12 +13,19 @@ use rayon::prelude::*;
 
 /// One rendered kubeconfig. Its `Debug` shows no text (some embed a client key).
 pub struct Kubeconfig {
+    /// Its row of the kubeconfig table.
     pub profile: &'static KubeconfigProfile,
+    /// The node it is for (per-node ones).
     pub node: Option<String>,
+    /// Bundle path.
     pub path: String,
+    /// The user it authenticates as.
     pub user: String,
+    /// The user's groups.
     pub groups: Vec<String>,
+    /// The server URL.
     pub server: String,
+    /// The kubeconfig's YAML.
     pub text: String,
 }
 

@@ -20,11 +20,14 @@ use time::OffsetDateTime;
 /// A subject alternative name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum San {
+    /// A DNS name.
     Dns(String),
+    /// An IP address.
     Ip(IpAddr),
 }
 
 impl San {
+    /// `DNS:name` or `IP:address`.
     pub fn render(&self) -> String {
         match self {
             San::Dns(d) => format!("DNS:{d}"),
@@ -36,21 +39,31 @@ impl San {
 /// One issued certificate with everything the bundle and index need to describe it. Its `Debug` shows
 /// no key.
 pub struct Issued {
+    /// Its row of the certificate table.
     pub profile: &'static CertProfile,
+    /// The node it is for (per-node profiles).
     pub node: Option<String>,
     /// The PEM certificate (moved into the bundle once the kubeconfigs embedding it are built).
     pub cert_pem: String,
     /// The PEM private key, or a placeholder line in a redacted render (moved into the bundle like `cert_pem`).
     pub key_pem: String,
+    /// Whether `key_pem` is a placeholder.
     pub key_redacted: bool,
     /// RFC 4514 form, most specific first (as `openssl x509 -subject -nameopt RFC2253` prints it).
     pub subject: String,
+    /// Its common name.
     pub common_name: String,
+    /// Its subject alternative names.
     pub sans: Vec<San>,
+    /// Key usages (digitalSignature, keyCertSign, ...).
     pub key_usages: Vec<&'static str>,
+    /// Extended key usages (serverAuth, clientAuth).
     pub ext_usages: Vec<&'static str>,
+    /// Start of validity.
     pub not_before: OffsetDateTime,
+    /// End of validity.
     pub not_after: OffsetDateTime,
+    /// "ecdsa-p256", "rsa-2048", ...
     pub key_algorithm: &'static str,
     /// The CA generation: a CA's own, a leaf's signing one.
     pub generation: u32,
@@ -69,9 +82,11 @@ impl std::fmt::Debug for Issued {
 }
 
 impl Issued {
+    /// Bundle paths of the certificate and its key.
     pub fn paths(&self) -> (String, String) {
         paths::cert_paths(self.profile, self.node.as_deref(), self.generation)
     }
+    /// Profile name of the CA that signed it (its own for a CA).
     pub fn issuer_name(&self) -> &'static str {
         match self.profile.issuer {
             IssuerRule::SelfSigned => self.profile.name,
@@ -82,7 +97,9 @@ impl Issued {
 
 /// A service-account key generation: its public key, and its private key where it signs.
 pub struct SaKey {
+    /// The generation.
     pub generation: u32,
+    /// The public key (PEM).
     pub public_pem: String,
     /// The signing generation only (a placeholder line in a redacted render).
     pub private_pem: Option<String>,
@@ -90,6 +107,7 @@ pub struct SaKey {
 
 /// All certificates (every trusted CA generation, every leaf) plus the service-account keys.
 pub struct Pki {
+    /// Every certificate: CAs of every trusted generation, then leaves.
     pub certs: Vec<Issued>,
     /// (profile, node) -> the certificate; for a CA, its signing generation.
     index: BTreeMap<(String, Option<String>), usize>,

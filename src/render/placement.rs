@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 pub use crate::bundle::index::{Placed, PlacedDir};
 
+/// A mode as index.json writes it ("0600").
 pub fn mode_string(mode: u32) -> String {
     format!("{mode:04o}")
 }
@@ -27,6 +28,7 @@ pub struct KubeconfigIndex<'a> {
 }
 
 impl<'a> KubeconfigIndex<'a> {
+    /// Indexes `kcs`.
     pub fn new(kcs: &'a [Kubeconfig]) -> KubeconfigIndex<'a> {
         let mut first = BTreeMap::new();
         for (i, k) in kcs.iter().enumerate() {

@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::fmt::templates;
 use crate::model::Topology;
 
+/// The bundle's README.md.
 pub fn render(t: &Topology) -> Result<String> {
     #[derive(serde::Serialize)]
     struct Row {

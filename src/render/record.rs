@@ -8,6 +8,7 @@ use crate::model::{Node, Topology};
 
 /// Everything the render decides about one node.
 pub struct NodeRecord<'t> {
+    /// The node.
     pub node: &'t Node,
     /// Directories made before any file is written, with their modes (bootcmd, install.sh, index).
     pub dirs: Vec<PlacedDir>,
@@ -26,6 +27,7 @@ pub struct NodeRecord<'t> {
 }
 
 impl<'t> NodeRecord<'t> {
+    /// The record of `node`: directories, downloads, units and packages.
     pub fn new(t: &Topology, node: &'t Node) -> NodeRecord<'t> {
         NodeRecord {
             node,

@@ -27,6 +27,7 @@ impl Drop for Secrets {
 }
 
 impl Secrets {
+    /// Secrets from a 32-byte seed.
     pub fn from_seed(seed: [u8; 32]) -> Secrets {
         Secrets { seed }
     }

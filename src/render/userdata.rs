@@ -49,7 +49,9 @@ enum Content<'a> {
 
 /// A node's user-data, plain and gzipped.
 pub struct UserData {
+    /// The cloud-config.
     pub plain: Vec<u8>,
+    /// It gzipped (what the budget counts).
     pub gzip: Vec<u8>,
     /// The libdeflate level of the gzip copy: `LEVEL`, or `LEVEL_OVER_BUDGET` where that was over budget.
     pub level: u8,

@@ -12,17 +12,27 @@ use x509_parser::prelude::*;
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
+    /// Profile name.
     pub name: String,
+    /// The node it is for (per-node ones).
     pub node: Option<String>,
+    /// Bundle path of the certificate.
     pub cert: String,
+    /// Subject, as read from the certificate.
     pub subject: String,
+    /// Issuer, as read from the certificate.
     pub issuer: String,
+    /// Subject alternative names.
     pub sans: Vec<String>,
+    /// Key usages and extended key usages.
     pub usages: Vec<String>,
+    /// "ecdsa-p256", "rsa-2048", ...
     pub key_algorithm: String,
     /// A CA's generation, or the generation of the CA that signed a leaf.
     pub generation: u64,
+    /// End of validity (RFC 3339).
     pub not_after: String,
+    /// Days left at the moment inspected (negative once expired).
     pub days_left: i64,
     /// "ok", or why the chain does not verify.
     pub chain: String,
@@ -34,18 +44,25 @@ pub struct Row {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRow {
+    /// The token id.
     pub id: String,
+    /// The worker it is for (none: shared).
     pub node: Option<String>,
+    /// When it expires (RFC 3339).
     pub expiration: String,
     /// Negative once expired.
     pub days_left: i64,
 }
 
+/// What `hardway inspect` found.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// The moment inspected (RFC 3339).
     pub at: String,
+    /// Certificates expiring within this many days are problems.
     pub warn_days: i64,
+    /// Every certificate of the bundle.
     pub certificates: Vec<Row>,
     /// "ok", or what is wrong with SHA256SUMS.
     pub checksums: String,
@@ -56,6 +73,7 @@ pub struct Report {
 }
 
 impl Report {
+    /// Nothing wrong and nothing expiring soon.
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 /// A bundle whose checksums held and whose index parsed.
 pub struct Verified {
+    /// Its parsed index.json.
     pub index: Index,
     /// Bundle path -> sha256 hex, from SHA256SUMS (verified).
     pub sums: BTreeMap<String, String>,

@@ -24,7 +24,7 @@ pub use nodes::node_ports;
 use nodes::{check_endpoint, max_pod_prefix, validate_nodes};
 use pki::validate_generations;
 use secrets::validate_secrets;
-pub use secrets::Reader;
+pub(crate) use secrets::Reader;
 
 struct Collector {
     problems: Vec<Problem>,
@@ -76,6 +76,7 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
 pub fn earliest_time() -> OffsetDateTime {
     time::macros::datetime!(1950-01-01 0:00 UTC)
 }
+/// The latest instant X.509 can hold (9999-12-31T23:59:59Z).
 pub fn latest_time() -> OffsetDateTime {
     time::macros::datetime!(9999-12-31 23:59:59 UTC)
 }
@@ -86,7 +87,7 @@ pub fn validate(raw: &RawTopology) -> Result<Checked, Vec<Problem>> {
 }
 
 /// `validate`, with `read` giving the bytes of the files the topology names.
-pub fn validate_with(raw: &RawTopology, read: Reader) -> Result<Checked, Vec<Problem>> {
+pub(crate) fn validate_with(raw: &RawTopology, read: Reader) -> Result<Checked, Vec<Problem>> {
     let mut c = Collector { problems: Vec::new(), warnings: Vec::new() };
 
     // cluster
@@ -410,7 +411,7 @@ pub fn validate_with(raw: &RawTopology, read: Reader) -> Result<Checked, Vec<Pro
 }
 
 /// Default lifetime of bootstrap tokens from the leaves' notBefore (kubeadm's default token TTL).
-pub const BOOTSTRAP_TOKEN_HOURS: i64 = 24;
+pub(crate) const BOOTSTRAP_TOKEN_HOURS: i64 = 24;
 
 fn rfc3339(t: OffsetDateTime) -> String {
     crate::fmt::rfc3339(t).unwrap_or_else(|_| t.unix_timestamp().to_string())

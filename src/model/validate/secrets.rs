@@ -4,7 +4,7 @@
 use super::*;
 
 /// Reads a file the topology names (relative to the topology file): the model reads no files itself.
-pub type Reader<'a> = &'a dyn Fn(&str) -> std::result::Result<Vec<u8>, String>;
+pub(crate) type Reader<'a> = &'a dyn Fn(&str) -> std::result::Result<Vec<u8>, String>;
 
 /// A `{cluster}`/`{node}` template problem: only those placeholders, and `{node}` present (each node
 /// has its own archive).

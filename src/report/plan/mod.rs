@@ -21,11 +21,15 @@ pub use text::text;
 /// How many kubelets (and their kube-proxies) restart together.
 pub const BATCH: usize = 10;
 
+/// How a file differs between the bundles.
 #[derive(Debug, Serialize, PartialEq, Eq, Clone, Copy, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
+    /// Only in NEW.
     Added,
+    /// In both, with other bytes or mode.
     Changed,
+    /// Only in OLD.
     Removed,
 }
 
@@ -35,6 +39,7 @@ pub enum Change {
 pub struct FileChange {
     /// The path on the node (or in the bundle, for files no node gets).
     pub path: String,
+    /// Added, changed or removed.
     pub change: Change,
     /// The bundle file the node path comes from (in NEW, or OLD when removed).
     pub source: String,
@@ -42,26 +47,37 @@ pub struct FileChange {
     pub mode: String,
 }
 
+/// How a node differs between the bundles.
 #[derive(Debug, Serialize, PartialEq, Eq, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeState {
+    /// Only in NEW: a machine to boot.
     Added,
+    /// Only in OLD: a machine to retire.
     Removed,
+    /// Some of its files differ.
     Changed,
+    /// Nothing of it differs.
     Unchanged,
 }
 
+/// What changes on one node.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodePlan {
+    /// Node name.
     pub name: String,
+    /// Added, removed, changed or unchanged.
     pub state: NodeState,
+    /// Its roles (in NEW, OLD's when removed).
     pub roles: Vec<String>,
+    /// Its files that differ.
     pub files: Vec<FileChange>,
     /// Units to restart, in the node's unit order (host services first).
     pub restart: Vec<String>,
     /// Units to reload (they take the change without dropping connections).
     pub reload: Vec<String>,
+    /// A unit file changed: `systemctl daemon-reload` before the restarts.
     pub daemon_reload: bool,
     /// install.sh changed: run it again (it installs binaries and restarts the node's units).
     pub rerun_install: bool,
@@ -78,9 +94,11 @@ impl NodePlan {
     }
 }
 
+/// A transition the running cluster would not survive.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
+    /// What would break.
     pub problem: String,
     /// The step that would have made the transition safe.
     pub safe_step: String,
@@ -92,14 +110,21 @@ pub struct Verdict {
 pub enum Stage {
     /// Before any node changes: etcd membership, token Secrets new nodes need.
     Prepare,
+    /// etcd members, one at a time.
     Etcd,
+    /// kube-apiservers, one at a time.
     ApiServer,
+    /// controller-manager and scheduler.
     ControlPlane,
+    /// HAProxy.
     LoadBalancer,
+    /// kubelets and kube-proxies, in batches.
     Workers,
     /// Nodes whose changes need no restart.
     Files,
+    /// Machines to boot from their user-data.
     NewNodes,
+    /// Machines to retire.
     RemovedNodes,
     /// After every node: manifests, re-encryption, pods, kubeconfigs handed out.
     Cluster,
@@ -109,7 +134,9 @@ pub enum Stage {
 #[derive(Debug, Serialize, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Wait {
+    /// Shell command, where the step runs.
     pub command: String,
+    /// Give up after this many seconds.
     pub timeout_seconds: u32,
 }
 
@@ -120,18 +147,26 @@ pub struct Wait {
 #[derive(Debug, Serialize, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
+    /// Where in the rollout it belongs.
     pub stage: Stage,
+    /// What it does, in a line.
     pub title: String,
+    /// The node it runs on; none: from a machine with the NEW bundle and kubectl.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Files to copy from NEW onto the node, with their modes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub install: Vec<FileChange>,
+    /// Node paths to delete.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remove: Vec<String>,
+    /// Shell commands, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
+    /// What to wait for afterwards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wait: Option<Wait>,
+    /// What no command can do (boot or retire a machine, replace preinstalled binaries).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manual: Option<String>,
 }
@@ -163,23 +198,30 @@ impl Step {
     }
 }
 
+/// The rollout from one bundle to the next (`hardway plan OLD NEW`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
+    /// The cluster's name.
     pub cluster: String,
     /// No unsafe transition: the steps may be carried out as they are.
     pub safe: bool,
+    /// Every node of either bundle, in NEW's order then OLD's removed ones.
     pub nodes: Vec<NodePlan>,
     /// Bundle files no node gets that changed (admin kubeconfigs, break-glass, manifests...).
     pub other_files: Vec<FileChange>,
+    /// The steps, in order.
     pub steps: Vec<Step>,
+    /// Transitions the running cluster would not survive: then the plan is refused (exit 1).
     pub unsafe_transitions: Vec<Verdict>,
 }
 
 impl Plan {
+    /// No unsafe transition.
     pub fn safe(&self) -> bool {
         self.unsafe_transitions.is_empty()
     }
+    /// Nothing to do: no node and no other file differs.
     pub fn no_changes(&self) -> bool {
         self.nodes.iter().all(|n| n.state == NodeState::Unchanged) && self.other_files.is_empty()
     }

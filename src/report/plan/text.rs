@@ -11,6 +11,7 @@ fn sign(c: Change) -> char {
     }
 }
 
+/// The plan as text for a reviewer (`hardway plan` without --json).
 pub fn text(p: &Plan, old: &str, new: &str) -> String {
     let mut s = format!("hardway plan: {old} -> {new} (cluster {})\n", p.cluster);
     if p.no_changes() && p.safe() {
