@@ -42,6 +42,15 @@ impl Source {
         }
     }
 
+    /// Files a node needs to obtain its archive (`secrets.delivery: archive`), so they always travel in
+    /// the user-data: install.sh, the fetch script, the https source's CA.
+    pub fn is_boot(self) -> bool {
+        matches!(
+            self,
+            Own(super::paths::INSTALL_SCRIPT) | Own(super::paths::FETCH_SECRETS) | Shared(super::paths::SECRETS_CA)
+        )
+    }
+
     /// Files rendered after every other file is placed, because they describe the others (the fetch
     /// script pins the digest of the archive made of the node's secret files).
     pub fn is_late(self) -> bool {
@@ -236,6 +245,11 @@ pub const NODE_FILES: &[NodeFile] = &[
 /// Whether the file a node gets at `path` is a secret (see `Source::is_secret`).
 pub fn is_secret_path(path: &str) -> bool {
     NODE_FILES.iter().any(|f| f.path == path && f.source.is_secret())
+}
+
+/// Whether the file a node gets at `path` is one it needs to obtain its archive (see `Source::is_boot`).
+pub fn is_boot_path(path: &str) -> bool {
+    NODE_FILES.iter().any(|f| f.path == path && f.source.is_boot())
 }
 
 /// The node path of the first table entry from `source` (the same source lands at one path on every

@@ -13,8 +13,8 @@ pub mod versions;
 pub use names::Name;
 pub use parse::parse;
 pub use raw::{
-    json_schema, Arch, BinarySource, BootstrapTokens, EtcdClusterState, KeyAlgorithm, KubeletCredentials, PodRoutes,
-    Provider, RawTopology, Runtime, SecretsDelivery,
+    json_schema, Arch, ArchiveContents, BinarySource, BootstrapTokens, EtcdClusterState, KeyAlgorithm,
+    KubeletCredentials, PodRoutes, Provider, RawTopology, Runtime, SecretsDelivery,
 };
 pub use validate::{earliest_time, latest_time, node_ports, url_problem, validate};
 
@@ -283,6 +283,8 @@ pub struct Topology {
     pub(crate) restrict_oom_score_adj: bool,
     pub(crate) images: Images,
     pub(crate) secrets: SecretDelivery,
+    /// `secrets.archiveContents: all`: every file but the boot files travels in the archive.
+    pub(crate) archive_all: bool,
 }
 
 /// How the nodes get their secret files.

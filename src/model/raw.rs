@@ -42,6 +42,22 @@ pub struct RawSecrets {
     pub delivery: SecretsDelivery,
     /// Where a node obtains its archive (archive delivery).
     pub source: Option<RawSecretsSource>,
+    /// What the archive holds (archive delivery): `secrets` (default), the secret files only; `all`, every
+    /// file of the node but install.sh and what fetches the archive, for user-data that must be small
+    /// (RSA-4096 certificates alone are too large for a 16 KiB budget).
+    #[serde(default, rename = "archiveContents")]
+    pub archive_contents: ArchiveContents,
+}
+
+/// Which of a node's files its secrets archive holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveContents {
+    /// The secret files: private keys, the encryption config, kubeconfigs with credentials, tokens.
+    #[default]
+    Secrets,
+    /// Every file but install.sh, the fetch script and the https source's CA.
+    All,
 }
 
 /// Where a node's secret files travel.

@@ -1,15 +1,24 @@
-//! `secrets.delivery: archive`: each node's secret files (those the node-file catalogue marks secret)
+//! `secrets.delivery: archive`: each node's secret files (those the node-file catalogue marks secret; with
+//! `archiveContents: all` every file but those that obtain the archive)
 //! as one tar archive with their node paths and modes (sorted, mtime 0, uid/gid 0), and the script that
 //! obtains it at boot, checks it against the SHA-256 pinned in the user-data, and unpacks it.
 
 use super::placement::Placed;
 use crate::bundle::index::{ArchiveEntry, ArchiveFile};
 use crate::bundle::{sha256_hex, Bundle};
-use crate::catalog::node_files::is_secret_path;
+use crate::catalog::node_files::{is_boot_path, is_secret_path};
 use crate::error::{Error, Result};
 use crate::fmt::templates;
 use crate::model::{Node, SecretsSource, Topology};
 use serde::Serialize;
+
+/// Whether the node file at `path` travels in the node's archive instead of its user-data: with
+/// `secrets.delivery: archive` every secret file, and with `archiveContents: all` every file but those
+/// that obtain the archive.
+pub fn in_archive(t: &Topology, path: &str) -> bool {
+    matches!(t.secrets, crate::model::SecretDelivery::Archive(_))
+        && (is_secret_path(path) || (t.archive_all && !is_boot_path(path)))
+}
 
 /// A node's secrets archive.
 pub struct Archive {
@@ -20,11 +29,11 @@ pub struct Archive {
 }
 
 /// The archive of `files` that are secret (node path, mode, bytes from the bundle), sorted by path.
-pub fn build(n: &Node, files: &[Placed], bundle: &Bundle) -> Result<Archive> {
+pub fn build(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Result<Archive> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
     let mut listed = Vec::new();
-    for f in files.iter().filter(|f| is_secret_path(&f.path)) {
+    for f in files.iter().filter(|f| in_archive(t, &f.path)) {
         let e = bundle.get(&f.source).ok_or_else(|| Error::internal(&n.name, format!("{} not rendered", f.source)))?;
         let mode = u32::from_str_radix(&f.mode, 8).map_err(|e| Error::internal(&f.path, e))?;
         let mut h = tar::Header::new_ustar();

@@ -182,7 +182,7 @@ fn pipeline(t: &Topology, secrets: &Secrets, opts: Options, pinned: Option<&[Str
         let ca_file =
             crate::catalog::node_files::path_of(crate::catalog::node_files::Source::Shared(paths::SECRETS_CA))
                 .unwrap_or_default();
-        let built = records.par_iter().map(|r| archive::build(r.node, &r.files, &b)).collect::<Result<Vec<_>>>()?;
+        let built = records.par_iter().map(|r| archive::build(t, r.node, &r.files, &b)).collect::<Result<Vec<_>>>()?;
         for (i, (r, a)) in records.iter_mut().zip(built).enumerate() {
             let digest = pinned.and_then(|p| p.get(i)).unwrap_or(&a.entry.sha256);
             let script = archive::fetch_script(t, r.node, source, digest, ca_file)?;

@@ -72,9 +72,9 @@ fn is_shared(f: &Placed) -> bool {
 pub fn render(t: &Topology, r: &NodeRecord<'_>, bundle: &Bundle) -> Result<UserData> {
     let (n, files) = (r.node, r.files.as_slice());
     let mut write_files = Vec::with_capacity(files.len());
-    // With secrets.delivery: archive the secret files come in the node's archive, never here.
-    let archived = matches!(t.secrets, crate::model::SecretDelivery::Archive(_));
-    let carried = |f: &&Placed| !(archived && crate::catalog::node_files::is_secret_path(&f.path));
+    // With secrets.delivery: archive the secret files (or all but the boot files) come in the node's
+    // archive, never here.
+    let carried = |f: &&Placed| !super::archive::in_archive(t, &f.path);
     // Cluster-level files first, then the node's own, each in path order.
     for f in files.iter().filter(|f| is_shared(f)).chain(files.iter().filter(|f| !is_shared(f))).filter(carried) {
         let entry =
@@ -152,10 +152,9 @@ pub fn over_budget(t: &Topology, records: &[NodeRecord<'_>], bundle: &Bundle) ->
         if gz <= t.user_data_budget {
             continue;
         }
-        let archived = matches!(t.secrets, crate::model::SecretDelivery::Archive(_));
         let mut by_size: Vec<(usize, &str)> = files
             .iter()
-            .filter(|f| !(archived && crate::catalog::node_files::is_secret_path(&f.path)))
+            .filter(|f| !super::archive::in_archive(t, &f.path))
             .filter_map(|f| bundle.get(&f.source).map(|e| (e.bytes.len(), f.path.as_str())))
             .collect();
         by_size.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
@@ -171,6 +170,8 @@ pub fn over_budget(t: &Topology, records: &[NodeRecord<'_>], bundle: &Bundle) ->
     }
     if t.secrets == crate::model::SecretDelivery::Inline {
         ways.push("secrets.delivery: archive (the private keys leave the user-data)".to_string());
+    } else if !t.archive_all {
+        ways.push("secrets.archiveContents: all (every file but install.sh and the fetch script travels in the node's archive)".to_string());
     }
     ways.push("a larger userData.budgetBytes where the cloud allows it (EC2 16384, Azure 65535, GCP 262144)".into());
     if t.pod_routes == PodRoutes::Static {

@@ -737,13 +737,18 @@ ARCHIVE_PATH = "/var/lib/hardway-test/secrets.tar"
 
 def archive_cases(hardway, work):
     """secrets.delivery: archive with the file source: an archive put on the node only after it began to
-    boot (the node waits), one with a byte changed, none at all (a short wait). Single-node clusters."""
+    boot (the node waits), the same with every file but install.sh and the fetch script in the archive
+    (archiveContents: all), one with a byte changed, none at all (a short wait). Single-node clusters."""
     net = BRIDGE_NET
     extra = ("secrets:\n  delivery: archive\n  source:\n"
              f"    file: {{path: {ARCHIVE_PATH}, waitSeconds: WAIT}}\n")
     cases = []
-    for tag, ip, wait in (("arch-ok", f"{net}.51", 180), ("arch-bad", f"{net}.52", 180), ("arch-none", f"{net}.53", 20)):
-        y = topology(f"neg-{tag}", [(tag, ip, ["controlplane", "etcd"])], ip, extra.replace("WAIT", str(wait)))
+    for tag, ip, wait in (("arch-ok", f"{net}.51", 180), ("arch-all", f"{net}.54", 180),
+                          ("arch-bad", f"{net}.52", 180), ("arch-none", f"{net}.53", 20)):
+        more = extra.replace("WAIT", str(wait))
+        if tag == "arch-all":
+            more = more.replace("  delivery: archive\n", "  delivery: archive\n  archiveContents: all\n")
+        y = topology(f"neg-{tag}", [(tag, ip, ["controlplane", "etcd"])], ip, more)
         bundle, index = render(hardway, work, tag, y, "6")
         cases.append((tag, bundle, index["nodes"][0], index))
     return cases
@@ -771,13 +776,15 @@ def check_archives(rnd, cases):
     problems = []
     status = rnd.wait_cloud_init([c[2]["name"] for c in cases])
     for tag, bundle, n, index in cases:
-        if tag == "arch-ok":
+        if tag in ("arch-ok", "arch-all"):
             found = check_node(rnd, n["name"], n, bundle, status[n["name"]])
+            if tag == "arch-all" and "/etc/systemd/system/etcd.service" in user_data(bundle, n):
+                found.append(f"{n['name']}: archiveContents: all, but the user-data holds the etcd unit")
             found += [f"{n['name']}: the fetched archive was not removed"] * (
                 rnd.inside(n["name"], ["test", "-e", ARCHIVE_PATH]).returncode == 0)
             problems += found
             if not found:
-                say("archive: a node whose archive arrived after it began to boot waited, checked, unpacked it")
+                say(f"archive: {tag}: a node whose archive arrived after it began to boot waited, checked, unpacked it")
             continue
         found = failure_is_visible(rnd, n["name"], n)
         log = rnd.inside(n["name"], ["cat", "/var/log/cloud-init-output.log"]).stdout

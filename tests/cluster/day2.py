@@ -61,6 +61,7 @@ class Live:
         self.hardway = st["hardway"]
         self.bundle = st["bundle"]
         self.work = st["work"]
+        self.step_seconds = []
         self.topology = open(os.path.join(os.path.dirname(self.bundle), "topology.yaml")).read()
         self.seed = os.path.join(os.path.dirname(self.bundle), "seed")
         self.rnd = boot.Round(self.work, st["image"], None, "c")
@@ -345,8 +346,10 @@ def execute(live, probe, name, old, new):
     if r.returncode != 0 or not plan.get("safe"):
         raise RuntimeError(f"{name}: plan is not safe (exit {r.returncode}): {r.stderr} "
                            f"{json.dumps(plan.get('unsafeTransitions'))}")
+    timings = []
     for i, step in enumerate(plan["steps"]):
         probe.step = f"{i + 1}. {step['title']}"
+        t_step = time.monotonic()
         node = step.get("node")
         for f in step.get("install", []):
             live.put(node, os.path.join(new, f["source"]), f["path"], f["mode"])
@@ -375,8 +378,10 @@ def execute(live, probe, name, old, new):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{name}: step {probe.step}: waited {w['timeoutSeconds']} s for "
                                        f"`{w['command']}`:\n{out[-2000:]}")
-                time.sleep(2)
+                time.sleep(1)
+        timings.append({"step": probe.step, "node": node, "seconds": round(time.monotonic() - t_step, 1)})
     probe.step = "after the steps"
+    live.step_seconds.extend(timings)
     return len(plan["steps"]), plan
 
 
@@ -619,6 +624,7 @@ def main():
             t0, w0 = time.monotonic(), time.time()
             probe.procedure = name
             n_steps = 0
+            live.step_seconds = []
             ctx["before"] = live.bundle
             if proof_fn is proof_sa:
                 ctx["old_token"] = live.kubectl("create token default --duration=2h", live.bundle)[1].strip()
@@ -646,7 +652,10 @@ def main():
                 "failures": [{"time": f[0], "step": f[1], "kind": f[2], "error": f[3]} for f in fails + in_fails],
                 "declaredWindows": [],
                 "healthAfter": hp, "proof": proof,
+                "stepSeconds": live.step_seconds,
             })
+            slow = sorted(live.step_seconds, key=lambda x: -x["seconds"])[:3]
+            say(f"{name}: slowest steps: " + "; ".join(f"{x['step']} ({x['node'] or 'admin'}) {x['seconds']} s" for x in slow))
             say(f"{name}: {n_steps} steps, {round(time.monotonic() - t0)} s, {results[-1]['requests']} requests, "
                 f"{len(results[-1]['failures'])} failed; health {hp or 'ok'}; proof {proof or 'ok'}")
             problems += [f"{name}: {p}" for p in hp + proof]

@@ -111,6 +111,9 @@ pub(super) fn validate_secrets(raw: &RawSecrets, read: Reader, c: &mut Collector
             }
         }
     };
+    if raw.archive_contents == ArchiveContents::All && raw.delivery != SecretsDelivery::Archive {
+        c.err("secrets.archiveContents", "all is only for secrets.delivery: archive");
+    }
     if delivery == SecretDelivery::Inline {
         c.warn(
             "secrets.delivery",
