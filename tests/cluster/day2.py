@@ -137,7 +137,8 @@ class Live:
             os.kill(n["pid"], 15)
         except (ProcessLookupError, TypeError):
             pass
-        deadline = time.monotonic() + 30
+        # 5 s to power off, then killed, as a cloud terminates an instance (the plan drained it first).
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline and os.path.exists(f"/proc/{n['pid']}"):
             time.sleep(0.5)
         for pid in (n["init"], n["pid"]):
