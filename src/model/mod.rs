@@ -434,6 +434,10 @@ impl Topology {
         self.kubelet_credentials == KubeletCredentials::Bootstrap || self.nodes.iter().any(Node::bootstraps)
     }
 
+    /// Whether secret files travel in per-node archives (`secrets.delivery: archive`).
+    pub fn archives_secrets(&self) -> bool {
+        matches!(self.secrets, SecretDelivery::Archive(_))
+    }
     /// The nodes with `role`, in topology order.
     pub fn nodes_with(&self, role: Role) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(move |n| n.has(role))

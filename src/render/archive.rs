@@ -16,8 +16,7 @@ use serde::Serialize;
 /// `secrets.delivery: archive` every secret file, and with `archiveContents: all` every file but those
 /// that obtain the archive.
 pub fn in_archive(t: &Topology, path: &str) -> bool {
-    matches!(t.secrets, crate::model::SecretDelivery::Archive(_))
-        && (is_secret_path(path) || (t.archive_all && !is_boot_path(path)))
+    t.archives_secrets() && (is_secret_path(path) || (t.archive_all && !is_boot_path(path)))
 }
 
 /// A node's secrets archive.
@@ -28,7 +27,8 @@ pub struct Archive {
     pub entry: ArchiveEntry,
 }
 
-/// The archive of `files` that are secret (node path, mode, bytes from the bundle), sorted by path.
+/// The archive of the `files` that travel in it (`in_archive`: node path, mode, bytes from the bundle),
+/// in path order.
 pub fn build(t: &Topology, n: &Node, files: &[Placed], bundle: &Bundle) -> Result<Archive> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
@@ -85,39 +85,28 @@ pub fn fetch_script(
     ca_file: &'static str,
 ) -> Result<String> {
     let fill = |u: &str| u.replace("{cluster}", t.name.as_str()).replace("{node}", n.name.as_str());
+    let base = Fetch {
+        node: &n.name,
+        sha256,
+        archive: FETCHED.into(),
+        kind: "",
+        wait_seconds: 0,
+        url: String::new(),
+        ca_file,
+        endpoint_url: None,
+        delete_after_fetch: false,
+    };
     let f = match source {
-        SecretsSource::File { path, wait_seconds } => Fetch {
-            node: &n.name,
-            sha256,
-            archive: path.clone(),
-            kind: "file",
-            wait_seconds: *wait_seconds,
-            url: String::new(),
-            ca_file,
-            endpoint_url: None,
-            delete_after_fetch: false,
-        },
-        SecretsSource::Https { url, .. } => Fetch {
-            node: &n.name,
-            sha256,
-            archive: FETCHED.into(),
-            kind: "https",
-            wait_seconds: 0,
-            url: fill(url),
-            ca_file,
-            endpoint_url: None,
-            delete_after_fetch: false,
-        },
+        SecretsSource::File { path, wait_seconds } => {
+            Fetch { kind: "file", archive: path.clone(), wait_seconds: *wait_seconds, ..base }
+        }
+        SecretsSource::Https { url, .. } => Fetch { kind: "https", url: fill(url), ..base },
         SecretsSource::S3 { url, endpoint_url, delete_after_fetch } => Fetch {
-            node: &n.name,
-            sha256,
-            archive: FETCHED.into(),
             kind: "s3",
-            wait_seconds: 0,
             url: fill(url),
-            ca_file,
             endpoint_url: endpoint_url.as_deref(),
             delete_after_fetch: *delete_after_fetch,
+            ..base
         },
     };
     templates::render("fetch-secrets.sh.j2", f)

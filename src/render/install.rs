@@ -325,7 +325,8 @@ pub fn add_install_script(t: &Topology, n: &Node, r: Planned<'_>, b: &mut Bundle
         worker: n.has(Role::Worker),
         units: r.units,
         images: image_imports(t, n),
-        fetch_secrets: matches!(t.secrets, crate::model::SecretDelivery::Archive(_))
+        fetch_secrets: t
+            .archives_secrets()
             .then(|| crate::catalog::node_files::path_of(Source::Own(paths::FETCH_SECRETS)))
             .flatten(),
         sysctl_file,

@@ -84,7 +84,7 @@ fn holds(t: &Topology, node: &Node, when: When) -> bool {
         When::KubeletCertificates => node.has_kubelet_certs(),
         When::KubeletBootstrap => node.bootstraps(),
         When::RoutesPods => crate::render::host::routes_pods(t, node),
-        When::SecretsArchive => matches!(t.secrets, SecretDelivery::Archive(_)),
+        When::SecretsArchive => t.archives_secrets(),
         When::SecretsHttps => matches!(t.secrets, SecretDelivery::Archive(SecretsSource::Https { .. })),
     }
 }
